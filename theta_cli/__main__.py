@@ -1,0 +1,3 @@
+from theta_cli.cli import app
+
+app(prog_name="theta")

@@ -1,0 +1,53 @@
+"""The ``theta`` command line. Thin: each command parses, validates and calls one engine function.
+
+Nothing heavy is imported here: torch and matplotlib load inside the commands that need them,
+so ``theta --help`` is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from theta_cli import __version__, layout, logs
+from theta_cli.app_base import ThetaTyper
+from theta_cli.commands import data as data_commands
+from theta_cli.commands import runs as run_commands
+from theta_cli.commands import train as train_commands
+
+app = ThetaTyper(
+    name="theta",
+    help="Train and evaluate rectified-flow models that denoise GPS trajectories.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"theta {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    models_dir: Optional[Path] = typer.Option(  # noqa: UP007 - typer needs Optional on 3.10
+        None,
+        "--models-dir",
+        envvar=layout.MODELS_DIR_ENV,
+        help="Root directory of runs [default: ./models].",
+        show_envvar=True,
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print debug messages."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Train and evaluate rectified-flow models that denoise GPS trajectories."""
+    layout.set_models_dir(models_dir)
+    logs.setup(verbose=verbose)
+
+
+app.add_typer(data_commands.app, name="data")
+train_commands.register(app)
+run_commands.register(app)

@@ -1,0 +1,122 @@
+"""One print path: stdlib ``logging`` with a Rich console handler and a runtime.log file handler.
+
+Every message goes through the ``theta`` logger. The console handler prints it (warnings and
+errors to stderr); the file handler writes ``[ 2026-11-21 13:04:05 ][ INFO ] message`` into the
+run's ``log/runtime.log``. Records logged before a run directory exists (config resolution, the
+first section header) are buffered and replayed into the file once it is attached, so the file
+holds every line that was printed.
+
+Extras on a record:
+    ``extra={"console": False}``  file only (e.g. the final text of a live line already on screen)
+    ``extra={"file": False}``     console only
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+LOGGER_NAME = "theta"
+TIME_FMT = "%Y-%m-%d %H:%M:%S"
+FILE_FMT = "[ %(asctime)s ][ %(levelname)s ] %(message)s"
+
+#: Console for normal output (stdout). Resolves sys.stdout lazily, so test runners can swap it.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_STYLES = {logging.WARNING: "yellow", logging.ERROR: "bold red", logging.CRITICAL: "bold red"}
+
+
+class ConsoleHandler(logging.Handler):
+    """Print records through Rich, so they render above an active Live line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "console", True):
+            return
+        try:
+            msg = self.format(record)
+            style = _STYLES.get(record.levelno)
+            if record.levelno >= logging.WARNING:
+                prefix = "warning: " if record.levelno == logging.WARNING else "error: "
+                # A fresh console per call: its file must be the *current* sys.stderr.
+                Console(file=sys.stderr, highlight=False, soft_wrap=True).print(
+                    prefix + msg, style=style, markup=False
+                )
+            else:
+                console.print(msg, style=getattr(record, "style", None), markup=False)
+        except Exception:  # never let logging kill a run
+            self.handleError(record)
+
+
+class RunFileHandler(logging.FileHandler):
+    """Append to runtime.log, flushing after every record (a crash loses nothing printed)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, mode="a", encoding="utf-8")
+        self.setFormatter(logging.Formatter(FILE_FMT, datefmt=TIME_FMT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "file", True):
+            super().emit(record)
+
+
+class _Buffer(logging.Handler):
+    """Keeps records until a run log is attached (bounded: only the start-up of one command)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.capacity = capacity
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.capacity:
+            self.records.append(record)
+
+
+def get_logger() -> logging.Logger:
+    return logging.getLogger(LOGGER_NAME)
+
+
+def setup(verbose: bool = False) -> logging.Logger:
+    """(Re)configure the theta logger for one command: console handler plus a start-up buffer."""
+    log = get_logger()
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+    ch = ConsoleHandler()
+    ch.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(ch)
+    log.addHandler(_Buffer())
+    return log
+
+
+def attach_run_log(path: Path) -> None:
+    """Start writing runtime.log at ``path`` and replay what was logged before it existed."""
+    log = get_logger()
+    if not any(isinstance(h, ConsoleHandler) for h in log.handlers):
+        setup()
+    for h in list(log.handlers):
+        if isinstance(h, RunFileHandler):
+            log.removeHandler(h)
+            h.close()
+    fh = RunFileHandler(path)
+    for h in list(log.handlers):
+        if isinstance(h, _Buffer):
+            for rec in h.records:
+                fh.handle(rec)
+            log.removeHandler(h)
+    log.addHandler(fh)
+
+
+def detach_run_log() -> None:
+    log = get_logger()
+    for h in list(log.handlers):
+        if isinstance(h, (RunFileHandler, _Buffer)):
+            log.removeHandler(h)
+            h.close()
