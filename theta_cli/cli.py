@@ -7,7 +7,6 @@ so ``theta --help`` is instant.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,7 +30,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    models_dir: Optional[Path] = typer.Option(  # noqa: UP007 - typer needs Optional on 3.10
+    models_dir: Path | None = typer.Option(
         None,
         "--models-dir",
         envvar=layout.MODELS_DIR_ENV,

@@ -157,7 +157,7 @@ class RunLayout:
 
     @classmethod
     def from_ckpt(cls, ckpt: str | os.PathLike[str]) -> tuple[RunLayout, int, int]:
-        """Run layout plus (epoch, step) of a path like ``models/<run>/ckpt/ckpt_epoch3_step200.pt``."""
+        """Run layout and (epoch, step) of ``models/<run>/ckpt/ckpt_epoch3_step200.pt``."""
         path = Path(ckpt)
         epoch, step = parse_ckpt_name(path.name)
         if not path.is_file():
