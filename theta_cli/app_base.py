@@ -22,10 +22,13 @@ class ThetaTyper(typer.Typer):
     def command(
         self, *args: Any, **kwargs: Any
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        register = super().command(*args, **kwargs)
-
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-            register(guard(func))
+            opts = dict(kwargs)
+            # Click cuts the default summary at ~45 characters ("Start a new training run
+            # in..."); the docstring's whole first line is the summary `theta --help` shows.
+            if "short_help" not in opts and func.__doc__:
+                opts["short_help"] = func.__doc__.strip().splitlines()[0]
+            super(ThetaTyper, self).command(*args, **opts)(guard(func))
             return func
 
         return decorator

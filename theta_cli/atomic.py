@@ -11,12 +11,26 @@ import csv
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from theta_cli.errors import ThetaError
+
+# Read once at import (single-threaded then): os.umask can only be read by setting it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _new_file_mode(target: Path) -> int:
+    # mkstemp creates 0600 files; give the result the mode a plain open() would (or the mode of
+    # the file it replaces), so runs on a shared machine stay readable by the group.
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -42,6 +56,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, _new_file_mode(target))
         yield tmp
         with open(tmp, "rb+") as fh:
             fh.flush()

@@ -8,11 +8,10 @@ Keys (defined once here):
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
-from theta_cli import atomic
+from theta_cli import atomic, safeload
 from theta_cli.errors import ThetaError
 
 MODEL = "model_state_dict"
@@ -42,22 +41,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     """Load a checkpoint safely; one that needs pickled code, or is not theta's, is refused."""
-    import torch
-
     path = Path(path)
-    if not path.is_file():
-        raise ThetaError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsafe content"
-        raise ThetaError(
-            f"{path}: refused: the checkpoint needs pickled code to load, which theta never "
-            f"runs ({first[:160]})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ThetaError(f"{path}: not a readable checkpoint ({first[:160]})") from None
+    payload = safeload.torch_load(path, "checkpoint", map_location)
     if not isinstance(payload, dict):
         raise ThetaError(f"{path}: not a theta checkpoint (top level is not a dict)")
     missing = [k for k in REQUIRED_KEYS if k not in payload]

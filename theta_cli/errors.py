@@ -36,7 +36,11 @@ def report_error(message: str) -> None:
     """Print ``message`` as one line on stderr and record it in runtime.log if one is attached."""
     line = _one_line(message)
     # Record in the file first, without echoing, so the console shows the line exactly once.
-    logging.getLogger("theta").error(line, extra={"console": False})
+    # With no handler anywhere, logging's last-resort handler would print it to stderr a
+    # second time, so skip the record then (there is no runtime.log to write either).
+    log = logging.getLogger("theta")
+    if log.hasHandlers():
+        log.error(line, extra={"console": False})
     sys.stderr.write(f"theta: error: {line}\n")
     sys.stderr.flush()
 

@@ -1,7 +1,213 @@
-"""`theta data ...`: make, prepare and check datasets."""
+"""`theta data ...`: make, prepare and check datasets.
+
+Thin: each command parses its options, validates them and calls one engine function in
+``theta_cli.data``. numpy, pydantic, torch and pandas load inside the commands, so the
+defaults below are repeated from the engine's models (tests/test_data_cli.py keeps them equal).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from theta_cli import logs
 from theta_cli.app_base import ThetaTyper
+from theta_cli.errors import ThetaError
 
 app = ThetaTyper(help="Make, prepare and check datasets (synth, prepare, check).")
+
+
+def _quiet() -> bool:
+    """No live progress bar when stdout is not a terminal (CI logs, pipes, test runners)."""
+    return not logs.console.is_terminal
+
+
+def _validated(model: Any, where: str, **values: Any) -> Any:
+    """Build a Pydantic model; a validation error becomes one line naming the CLI option."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = first.get("loc") or ()
+        option = "--" + str(loc[0]).replace("_", "-") if loc else where
+        msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ThetaError(f"{option}: {msg}") from None
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(Path("dataset/raw"), "--out", help="Directory for the raw files."),
+    format: str = typer.Option("parquet", "--format", help="parquet or csv."),
+    agents: int = typer.Option(512, "--agents", help="Number of agents (trajectories)."),
+    points: int = typer.Option(3600, "--points", help="Fixes per agent (1 Hz)."),
+    files: int = typer.Option(8, "--files", help="Number of raw files (agents spread over them)."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, byte-identical files."),
+    center_lat: float = typer.Option(48.137, "--center-lat", help="Centre latitude, degrees."),
+    center_lon: float = typer.Option(11.575, "--center-lon", help="Centre longitude, degrees."),
+    radius: float = typer.Option(5000.0, "--radius", help="Agents start within this many m."),
+    jitter: float = typer.Option(0.05, "--jitter", help="Fix-time jitter std, seconds."),
+    missing_rate: float = typer.Option(0.01, "--missing-rate", help="Fraction of lost fixes."),
+    white_sigma: float = typer.Option(4.0, "--white-sigma", help="White jitter std per axis, m."),
+    drift_sigma: float = typer.Option(3.0, "--drift-sigma", help="AR(1) drift std per axis, m."),
+    drift_tau: float = typer.Option(30.0, "--drift-tau", help="Drift correlation time, s."),
+    outlier_rate: float = typer.Option(
+        0.002, "--outlier-rate", help="Chance that a multipath jump starts at a fix."
+    ),
+    outlier_min: float = typer.Option(20.0, "--outlier-min", help="Smallest jump, m."),
+    outlier_max: float = typer.Option(60.0, "--outlier-max", help="Largest jump, m."),
+    outlier_max_fixes: int = typer.Option(
+        3, "--outlier-max-fixes", help="A jump lasts 1..this many fixes."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
+) -> None:
+    """Write synthetic raw pairs (clean + noisy GPS tracks) and noise_model.json.
+
+    Example: theta data synth --agents 32 --points 1800 --seed 1 --format csv
+    """
+    from rich.progress import Progress
+
+    from theta_cli.data.noise import NoiseModel
+    from theta_cli.data.synth import SynthConfig, synthesize
+
+    noise = _validated(
+        NoiseModel, "noise", white_sigma=white_sigma, drift_sigma=drift_sigma,
+        drift_tau=drift_tau, outlier_rate=outlier_rate, outlier_min=outlier_min,
+        outlier_max=outlier_max, outlier_max_fixes=outlier_max_fixes,
+    )
+    cfg = _validated(
+        SynthConfig, "synth", agents=agents, points=points, files=files, seed=seed,
+        format=format, center_lat=center_lat, center_lon=center_lon, radius=radius,
+        jitter=jitter, missing_rate=missing_rate,
+    )
+    with Progress(console=logs.console, transient=True, disable=_quiet()) as bar:
+        task = bar.add_task("synth", total=cfg.agents)
+        summary = synthesize(
+            cfg, out, noise=noise, force=force, progress=lambda n: bar.advance(task, n)
+        )
+    modes = ", ".join(f"{m} {c}" for m, c in sorted(summary.modes.items()))
+    logs.get_logger().info(
+        f"wrote {summary.fixes:,} fixes of {summary.agents} agents ({modes}) "
+        f"in {len(summary.files)} {cfg.format} files to {summary.out} ({summary.seconds:.1f} s)"
+    )
+
+
+def _parse_split(text: str) -> tuple[float, float, float]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise ThetaError(f"--split: {text!r} is not three comma-separated fractions (0.8,0.1,0.1)")
+    return values  # type: ignore[return-value]
+
+
+@app.command()
+def prepare(
+    raw: Path = typer.Option(Path("dataset/raw"), "--raw", help="Raw file or directory."),
+    out: Path = typer.Option(Path("dataset"), "--out", help="Dataset root to write into."),
+    k: int = typer.Option(256, "--k", help="Points per chunk (a multiple of 8)."),
+    overlap: int = typer.Option(8, "--overlap", help="Points shared by consecutive chunks."),
+    repeats: int = typer.Option(5, "--repeats", help="Samples (values of t) per chunk."),
+    split: str = typer.Option("0.8,0.1,0.1", "--split", help="train,val,test agent fractions."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, t and quick_val."),
+    quick_val: int = typer.Option(2000, "--quick-val", help="Samples in quick_val.pt."),
+    files_per_split: int = typer.Option(
+        4, "--files-per-split", help="Files per split, data permitting (see --min-file-samples)."
+    ),
+    min_file_samples: int = typer.Option(
+        512, "--min-file-samples", help="Fewest samples per file when splitting a split."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
+) -> None:
+    """Turn raw pairs into processed/{train,val,test}, state/huber_delta.json, quick_val.pt.
+
+    Example: theta data prepare --raw dataset/raw --out dataset --k 256
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from theta_cli.data.prepare import PrepareOptions
+    from theta_cli.data.prepare import prepare as run_prepare
+
+    opts = PrepareOptions(
+        k=k, overlap=overlap, repeats=repeats, split=_parse_split(split), seed=seed,
+        quick_val=quick_val, files_per_split=files_per_split, min_file_samples=min_file_samples,
+    )
+    columns = (TextColumn("{task.description:8}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("raw files"))
+    with Progress(*columns, console=logs.console, transient=True, disable=_quiet()) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        summary = run_prepare(raw, out, opts, force=force, progress=progress)
+    _print_prepare(summary)
+
+
+def _print_prepare(summary: Any) -> None:
+    from rich.table import Table
+
+    log = logs.get_logger()
+    d = summary.delta
+    table = Table(
+        title=f"prepared {summary.out}  (K={summary.options.k}, "
+        f"overlap={summary.options.overlap}, repeats={summary.options.repeats})",
+        caption=f"skipped agents (< K fixes): {len(summary.skipped_agents)}    "
+        f"huber delta: {d['delta']:.4f} m (q1 {d['q1']:.4f}, q3 {d['q3']:.4f}, "
+        f"iqr {d['iqr']:.4f})",
+    )
+    for col in ("split", "agents", "chunks", "samples", "files"):
+        table.add_column(col, justify="left" if col == "split" else "right")
+    for name, st in summary.splits.items():
+        table.add_row(name, str(st.agents), f"{st.chunks:,}", f"{st.samples:,}", str(len(st.files)))
+    logs.console.print(table)
+    wrote = [summary.out / "processed", summary.out / "state" / "huber_delta.json"]
+    if summary.quick_val:
+        wrote.append(summary.out / "quick_val.pt")
+    log.info(
+        f"fixes read {summary.fixes:,}, dropped (non-finite) {summary.dropped_rows:,}; "
+        f"quick_val {summary.quick_val:,} samples; wrote {', '.join(map(str, wrote))}"
+    )
+    if summary.quick_val == 0:
+        log.warning("no quick_val.pt written: the val split is empty")
+    if summary.out_of_order_agents:
+        log.warning(
+            f"{len(summary.out_of_order_agents)} agent(s) have rows in a later raw file that "
+            "start before rows already chunked (files not in time order per agent), e.g. "
+            f"{summary.out_of_order_agents[0]}; their chunks follow file order"
+        )
+
+
+@app.command()
+def check(
+    target: Path = typer.Argument(..., help="An epoch file or a directory of them."),
+) -> None:
+    """Validate epoch files: keys, shapes, dtypes, finite values, K, t in [0, 1).
+
+    Example: theta data check dataset/processed
+    """
+    from rich.table import Table
+
+    from theta_cli.data.check import FileReport
+    from theta_cli.data.check import check as run_check
+
+    def show(rep: FileReport) -> None:
+        table = Table(title=f"{rep.path}  N={rep.n:,} K={rep.k} channels={rep.channels}",
+                      title_justify="left")
+        for col in ("key", "shape", "dtype", "min", "max", "mean"):
+            table.add_column(col, justify="left" if col in ("key", "dtype") else "right")
+        for ks in rep.keys:
+            table.add_row(ks.key, str(list(ks.shape)) if ks.shape else "", ks.dtype,
+                          f"{ks.min:.4g}", f"{ks.max:.4g}", f"{ks.mean:.4g}")
+        logs.console.print(table)
+
+    reports = run_check(target, on_file=show)
+    logs.get_logger().info(f"ok: {len(reports)} file(s), K={reports[0].k}, "
+                           f"{sum(r.n for r in reports):,} samples")

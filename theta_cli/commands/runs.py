@@ -1,7 +1,299 @@
+"""Run tools: `theta eval-bytes`, `theta plot`, `theta prune`, `theta info`, `theta export`.
+
+Thin: each command parses its options, resolves the run or checkpoint, calls one engine module
+and prints. torch and matplotlib are imported inside the engines, never here.
+"""
+
 from __future__ import annotations
 
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import typer
+
+from theta_cli import flow, logs
+from theta_cli.errors import ThetaError
+from theta_cli.layout import RunLayout, resolve_run
+
+_TARGET_HELP = "A checkpoint file, or a run (name under --models-dir, or path) with --ckpt."
+
+
+def resolve_checkpoint(target: str, name: str | None) -> Path:
+    """A checkpoint from a path, or from a run plus a file name (default: the newest)."""
+    as_path = Path(target)
+    if as_path.is_file():
+        if name is not None:
+            raise ThetaError(f"--ckpt {name}: give either a checkpoint path or a run with --ckpt")
+        return as_path
+    if as_path.suffix == ".pt":
+        raise ThetaError(f"{target}: checkpoint not found")
+    run = resolve_run(target)
+    found = run.checkpoints()
+    if name is None:
+        if not found:
+            raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
+        return found[-1][2]
+    path = run.ckpt_dir / Path(name).name
+    if not path.is_file():
+        names = ", ".join(p.name for _, _, p in found) or "none"
+        raise ThetaError(f"{path}: no such checkpoint (checkpoints: {names})")
+    return path
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr (stdout stays clean); removed when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=logs.err_console, transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, done))
+
+        yield update
+
+
+def eval_bytes(
+    target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
+    ckpt: str | None = typer.Option(
+        None, "--ckpt", help="Checkpoint file name inside the run [default: the newest]."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Val directory or epoch file [default: the run's quick_val_path]."
+    ),
+    limit: int | None = typer.Option(None, "--limit", help="Evaluate at most N samples."),
+    q1: int | None = typer.Option(None, "--q1", help="Head buckle, bytes [default: run's Q1]."),
+    q2: int | None = typer.Option(None, "--q2", help="Tail buckle, bytes [default: run's Q2]."),
+    mode: str = typer.Option(
+        "velocity", "--mode", help="velocity: ‖v̂ − V‖ at the sample's t; denoise: Euler from X1."
+    ),
+    steps: int = typer.Option(flow.DEFAULT_STEPS, "--steps", help="Euler steps (denoise)."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Samples per forward pass."),
+    cpu: bool = typer.Option(False, "--cpu", help="Stay on the CPU even if CUDA is available."),
+) -> None:
+    """Error per byte (8 points) of one checkpoint; appends a row to log/byte_wise_err.csv.
+
+    Example: theta eval-bytes models/hybrid_20261122_101500/ckpt/ckpt_epoch1_step200.pt --q1 1
+    """
+    from theta_cli import byte_eval
+
+    path = resolve_checkpoint(target, ckpt)
+    run, _, _ = RunLayout.from_ckpt(path)
+    logs.attach_run_log(run.runtime_log)
+    req = byte_eval.EvalRequest(path, data, limit, q1, q2, mode, steps, batch_size, cpu)
+    byte_eval.validate_request(req)
+    res = byte_eval.evaluate(req, progress_factory=lambda: _progress_bar(f"{mode} error"))
+    _print_eval(res)
+
+
+def _print_eval(res: object) -> None:
+    from rich.table import Table
+
+    from theta_cli.byte_eval import EvalResult
+
+    assert isinstance(res, EvalResult)
+    row, s = res.row, res.summary
+    nb = len(row.byte_means)
+    table = Table(
+        title=f"{row.ckpt_name}: {row.mode} error per byte, {res.samples} samples of "
+        f"{res.data.name} ({res.device})",
+        title_justify="left",
+    )
+    table.add_column("region")
+    table.add_column("bytes", justify="right")
+    table.add_column("mean error (m)", justify="right")
+    lines = [("overall", f"1-{nb}", s.overall)]
+    if s.head is not None:
+        lines.append(("head buckle", f"1-{row.q1}", s.head))
+    lines.append(("payload", f"{row.q1 + 1}-{nb - row.q2}", s.payload))
+    if s.tail is not None:
+        lines.append(("tail buckle", f"{nb - row.q2 + 1}-{nb}", s.tail))
+    for i, (byte, mean) in enumerate(s.worst, start=1):
+        lines.append((f"worst #{i}", str(byte), mean))
+    for region, span, value in lines:
+        table.add_row(region, span, f"{value:.3f}")
+    logs.console.print(table, soft_wrap=False)
+    log = logs.get_logger()
+    # The table is for the screen; runtime.log gets the same numbers as plain lines.
+    for region, span, value in lines:
+        log.info(f"{row.ckpt_name} {row.mode}: {region} (bytes {span}) {value:.4f} m",
+                 extra={"console": False})
+    log.info(f"appended a row to {res.run.byte_csv}")
+    if res.chart is not None:
+        log.info(f"wrote {res.chart}")
+
+
+def plot(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run name or path."),
+) -> None:
+    """Redraw a run's charts (loss, acc, byte-wise heatmap) from its CSV logs, headless.
+
+    Example: theta plot hybrid_20261122_101500
+    """
+    from theta_cli import plots
+
+    run = resolve_run(run_ref)
+    written = plots.write_all(run)
+    log = logs.get_logger()
+    if not written:
+        log.warning(f"{run.train_csv}: no rows to plot yet")
+        return
+    for path in written:
+        log.info(f"wrote {path}")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def prune(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="Run name or path."),
+    keep_best: int = typer.Option(3, "--keep-best", help="Keep the K best by --metric."),
+    keep_last: int = typer.Option(2, "--keep-last", help="Keep the N newest."),
+    metric: str = typer.Option(
+        "acc_mean", "--metric", help="train_data.csv column, lower is better: "
+        "acc_mean, acc_median, acc_std, avg_loss."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; delete nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+) -> None:
+    """Delete checkpoints you do not need; the best, the newest and unknown ones always stay.
+
+    Example: theta prune hybrid_20261122_101500 --keep-best 3 --keep-last 2 --dry-run
+    """
+    from theta_cli import lock
+    from theta_cli import prune as engine
+
+    run = resolve_run(run_ref)
+    plan = engine.plan_prune(run, keep_best, keep_last, metric)
+    _print_plan(plan)
+    log = logs.get_logger()
+    doomed = plan.to_delete
+    if not doomed:
+        log.info("nothing to delete")
+        return
+    summary = f"{len(doomed)} checkpoint(s), {engine.human_size(plan.bytes_freed)}"
+    if dry_run:
+        log.info(f"dry run: would delete {summary}; nothing deleted")
+        return
+    if not yes:
+        if not _interactive():
+            raise ThetaError(
+                f"refusing to delete {summary} without confirmation in a non-interactive "
+                "session; pass --yes (or --dry-run to preview)"
+            )
+        if not typer.confirm(f"Delete {summary}?", default=False):
+            log.info("nothing deleted")
+            raise typer.Exit(1)
+    # One writer per run: training must not save (or resume) while checkpoints vanish.
+    with lock.run_lock(run.lock_path, "theta prune"):
+        logs.attach_run_log(run.runtime_log)
+        fresh = engine.plan_prune(run, keep_best, keep_last, metric)
+        confirmed = {i.path for i in doomed}
+        if {i.path for i in fresh.to_delete} - confirmed:
+            raise ThetaError(
+                f"{run.ckpt_dir}: checkpoints changed while confirming; run prune again"
+            )
+        final = engine.PrunePlan(
+            run, metric, keep_best, keep_last,
+            tuple(i for i in fresh.items if i.keep or i.path in confirmed),
+        )
+        removed = engine.execute(final)
+    for item in removed:
+        log.info(f"deleted {item.path}", extra={"console": False})
+    freed = sum(i.size for i in removed)
+    log.info(f"deleted {len(removed)} checkpoint(s), freed {engine.human_size(freed)}")
+
+
+def _print_plan(plan: object) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from theta_cli.prune import PrunePlan, human_size
+
+    assert isinstance(plan, PrunePlan)
+    table = Table(title=f"{plan.run.name}: checkpoints (keep-best {plan.keep_best} by "
+                  f"{plan.metric}, keep-last {plan.keep_last})", title_justify="left")
+    table.add_column("checkpoint")
+    table.add_column(plan.metric, justify="right")
+    table.add_column("size", justify="right")
+    table.add_column("decision")
+    for item in plan.items:
+        metric = "-" if item.metric is None else f"{item.metric:.4f}"
+        style = "green" if item.keep else "red"
+        table.add_row(item.path.name, metric, human_size(item.size),
+                      Text(item.decision, style=style))
+    logs.console.print(table, soft_wrap=False)
+    logs.console.print(
+        f"to delete: {len(plan.to_delete)} of {len(plan.items)}, frees {plan.bytes_freed} bytes "
+        f"({human_size(plan.bytes_freed)})"
+    )
+
+
+def info(
+    target: str | None = typer.Argument(
+        None, metavar="[RUN|CKPT]", help="A run (name or path) or a checkpoint file.",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only, for scripts."),
+) -> None:
+    """Summarise all runs, one run, or one checkpoint (fast: reads CSVs, not checkpoints).
+
+    Example: theta info hybrid_20261122_101500 --json
+    """
+    from theta_cli import info as engine
+
+    renderables: list[object]
+    if target is None:
+        data = engine.list_summaries()
+        renderables = [engine.render_runs(data)]
+    elif Path(target).is_file():
+        data = engine.ckpt_details(Path(target))
+        renderables = [engine.render_ckpt(data)]
+    else:
+        data = engine.run_details(resolve_run(target))
+        renderables = engine.render_run(data)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for r in renderables:
+        logs.console.print(r, soft_wrap=False)  # panels wrap, never crop
+
+
+def export(
+    target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
+    out: Path = typer.Option(..., "--out", help="Directory to write.", show_default=False),
+    ckpt: str | None = typer.Option(
+        None, "--ckpt", help="Checkpoint file name inside the run [default: the newest]."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing export in --out."),
+) -> None:
+    """Write a checkpoint's config and safetensors weights as a model_const-ready directory.
+
+    Example: theta export models/hybrid_20261122_101500/ckpt/ckpt_epoch1_step200.pt --out exported
+    """
+    from theta_cli import export as engine
+
+    path = resolve_checkpoint(target, ckpt)
+    done = engine.export(path, out, overwrite=force)
+    log = logs.get_logger()
+    log.info(f"exported {path.name} ({done.num_params:,} parameters)")
+    log.info(f"wrote {done.weights}")
+    log.info(f"wrote {done.config}")
+    log.info(f"load it with theta_cli.model.model_const({str(done.out)!r})")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the top-level app."""
+    app.command("eval-bytes")(eval_bytes)
+    app.command("plot")(plot)
+    app.command("prune")(prune)
+    app.command("info")(info)
+    app.command("export")(export)

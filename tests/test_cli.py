@@ -1,0 +1,133 @@
+"""The top-level ``theta`` app: light import, help, version, and the global --models-dir."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from theta_cli import __version__, layout, logs
+from theta_cli.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def clean_globals(monkeypatch, tmp_path):
+    # The callback records --models-dir and reconfigures logging: undo both after each test.
+    monkeypatch.setattr(layout, "_models_dir_option", None)
+    monkeypatch.delenv(layout.MODELS_DIR_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+    log = logs.get_logger()
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    log.propagate = True
+    log.setLevel(logging.NOTSET)
+
+
+def test_import_leaves_heavy_modules_out():
+    # A fresh interpreter: other tests in this process have imported torch already.
+    code = (
+        "import json, sys\n"
+        "import theta_cli.cli, theta_cli.checkpoint, theta_cli.epochfile, theta_cli.flow\n"
+        "import theta_cli.runlog, theta_cli.atomic, theta_cli.layout, theta_cli.logs\n"
+        "heavy = ('torch', 'matplotlib', 'pandas')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "Usage: theta" in result.stdout
+    assert "--models-dir" in result.stdout
+    assert "--version" in result.stdout
+    group = typer.main.get_command(app)
+    names = list(group.commands)  # type: ignore[attr-defined]
+    assert "data" in names
+    for name in names:
+        assert name in result.stdout
+
+
+def test_no_arguments_shows_help():
+    result = runner.invoke(app, [])
+    assert "Usage: theta" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"theta {__version__}\n"
+
+
+def test_unknown_command_is_a_usage_error():
+    result = runner.invoke(app, ["no-such-command"])
+    assert result.exit_code == 2
+    assert "No such command" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_models_dir_option(tmp_path):
+    result = runner.invoke(app, ["--models-dir", str(tmp_path / "runs"), "data", "--help"])
+    assert result.exit_code == 0, result.output
+    assert layout.models_dir() == tmp_path / "runs"
+
+
+def test_models_dir_env(tmp_path):
+    env = {layout.MODELS_DIR_ENV: str(tmp_path / "from_env")}
+    result = runner.invoke(app, ["data", "--help"], env=env)
+    assert result.exit_code == 0, result.output
+    assert layout.models_dir() == tmp_path / "from_env"
+
+
+def test_models_dir_option_beats_env(tmp_path):
+    env = {layout.MODELS_DIR_ENV: str(tmp_path / "from_env")}
+    result = runner.invoke(app, ["--models-dir", str(tmp_path / "opt"), "data", "--help"], env=env)
+    assert result.exit_code == 0, result.output
+    assert layout.models_dir() == tmp_path / "opt"
+
+
+def test_models_dir_default(tmp_path):
+    layout.set_models_dir(tmp_path / "stale")  # a previous invocation in the same process
+    result = runner.invoke(app, ["data", "--help"])
+    assert result.exit_code == 0, result.output
+    assert layout.models_dir() == layout.Path("./models")
+
+
+def test_verbose_enables_debug():
+    runner.invoke(app, ["-v", "data", "--help"])
+    assert logs.get_logger().level == logging.DEBUG
+    runner.invoke(app, ["data", "--help"])
+    assert logs.get_logger().level == logging.INFO
+
+
+def test_python_dash_m(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "theta_cli", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: theta" in proc.stdout
+    assert "data" in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "theta_cli", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.stdout == f"theta {__version__}\n"

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from _runfab import invoke, make_run, reset_cli_state
+
+from theta_cli import checkpoint
+from theta_cli.byte_eval import checkpoint_config, model_from_checkpoint
+from theta_cli.export import export
+from theta_cli.layout import RunLayout
+from theta_cli.model import model_const
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch, tmp_path):
+    yield from reset_cli_state(monkeypatch, tmp_path)
+
+
+def _outputs(model: torch.nn.Module) -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 32, 2, generator=g) * 20
+    t = torch.rand(4, 1, generator=g)
+    with torch.no_grad():
+        return model.eval()(x, t)
+
+
+def _checkpoint_model(ckpt: Path) -> torch.nn.Module:
+    payload = checkpoint.load_checkpoint(ckpt)
+    return model_from_checkpoint(payload, checkpoint_config(payload, ckpt), ckpt)
+
+
+def test_round_trip_outputs_equal(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models")
+    ckpt = run.checkpoints()[1][2]
+    out = tmp_path / "exported"
+    res = invoke(tmp_path / "models", "export", str(ckpt), "--out", str(out))
+    assert res.exit_code == 0, res.output + res.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "log/config.json", "model.safetensors"
+    ]
+    cfg = json.loads((out / "log" / "config.json").read_text())
+    assert (cfg["model_type"], cfg["K"], cfg["hidden"], cfg["step"]) == ("mlp", 32, 16, 20)
+    assert torch.equal(_outputs(model_const(out)), _outputs(_checkpoint_model(ckpt)))
+    # a different checkpoint really differs: the test can tell checkpoints apart
+    assert not torch.equal(_outputs(model_const(out)),
+                           _outputs(_checkpoint_model(run.checkpoints()[0][2])))
+
+
+def test_run_name_exports_newest_and_refuses_overwrite(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models")
+    out = tmp_path / "exp"
+    assert invoke(tmp_path / "models", "export", run.name, "--out", str(out)).exit_code == 0
+    newest = run.checkpoints()[-1][2]
+    assert torch.equal(_outputs(model_const(out)), _outputs(_checkpoint_model(newest)))
+    before = (out / "model.safetensors").read_bytes()
+    res = invoke(tmp_path / "models", "export", run.name, "--ckpt", "ckpt_epoch0_step10.pt",
+                 "--out", str(out))
+    assert res.exit_code == 2 and "--force" in res.stderr
+    assert (out / "model.safetensors").read_bytes() == before
+    res = invoke(tmp_path / "models", "export", run.name, "--ckpt", "ckpt_epoch0_step10.pt",
+                 "--out", str(out), "--force")
+    assert res.exit_code == 0, res.stderr
+    assert (out / "model.safetensors").read_bytes() != before
+
+
+def test_mismatched_weights_write_nothing(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models")
+    ckpt = run.checkpoints()[0][2]
+    payload = checkpoint.load_checkpoint(ckpt)
+    payload[checkpoint.CONFIG]["hidden"] = 8  # architecture no longer fits the weights
+    checkpoint.save_checkpoint(ckpt, payload)
+    out = tmp_path / "exp"
+    res = invoke(tmp_path / "models", "export", str(ckpt), "--out", str(out))
+    assert res.exit_code == 2 and "weights do not match" in res.stderr
+    assert not out.exists()
+
+
+def test_missing_checkpoint(tmp_path: Path) -> None:
+    res = invoke(tmp_path / "models", "export", str(tmp_path / "ckpt_epoch0_step1.pt"),
+                 "--out", str(tmp_path / "o"))
+    assert res.exit_code == 2 and "checkpoint not found" in res.stderr
+
+
+def test_tiny_run_round_trip(tiny_run: RunLayout, tmp_path: Path) -> None:
+    ckpt = tiny_run.checkpoints()[-1][2]
+    out = tmp_path / "exp"
+    res = export(ckpt, out)
+    assert res.num_params > 0
+    assert torch.equal(_outputs(model_const(out)), _outputs(_checkpoint_model(ckpt)))

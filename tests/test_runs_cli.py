@@ -1,0 +1,105 @@
+"""The run-tool commands end to end: `theta plot`, help texts, the light import, and a tiny
+trained run (from conftest) through eval-bytes, plot, info, prune --dry-run and export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _runfab import invoke, make_run, reset_cli_state
+
+from theta_cli import runlog
+from theta_cli.commands.runs import resolve_checkpoint
+from theta_cli.errors import ThetaError
+from theta_cli.layout import RunLayout
+
+COMMANDS = ("eval-bytes", "plot", "prune", "info", "export")
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch, tmp_path):
+    yield from reset_cli_state(monkeypatch, tmp_path)
+
+
+def test_import_stays_light() -> None:
+    code = (
+        "import json, sys\n"
+        "import theta_cli.commands.runs, theta_cli.cli\n"
+        "print(json.dumps([m for m in ('torch', 'matplotlib', 'pandas') if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_summary_and_example(command: str, tmp_path: Path) -> None:
+    res = invoke(tmp_path, command, "--help")
+    assert res.exit_code == 0
+    assert "Example: theta " + command in res.stdout
+
+
+def test_plot_writes_and_prints_paths(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models")
+    runlog.append_byte_row(
+        run, runlog.ByteRow("ckpt_epoch0_step10.pt", 1, 1, "velocity", 1.0, (1.0, 2.0, 3.0, 4.0)))
+    res = invoke(tmp_path / "models", "plot", run.name)
+    assert res.exit_code == 0, res.stderr
+    for name in ("loss-ckpt.png", "acc-ckpt.png", "byte-err-heatmap.png"):
+        assert (run.fig_dir / name).is_file() and str(run.fig_dir / name) in res.stdout
+
+
+def test_plot_no_rows_warns(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models", in_csv=[False, False, False])
+    res = invoke(tmp_path / "models", "plot", run.name)
+    assert res.exit_code == 0 and "no rows" in res.stderr
+    assert not any(run.fig_dir.iterdir())
+
+
+def test_plot_corrupted_csv_and_unknown_run(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models")
+    text = run.train_csv.read_text().splitlines()
+    text[2] = text[2].replace(",0.5,", ",half,")
+    run.train_csv.write_text("\n".join(text) + "\n")
+    res = invoke(tmp_path / "models", "plot", run.name)
+    assert res.exit_code == 2 and "train_data.csv:3: column 'avg_loss' is 'half'" in res.stderr
+    res = invoke(tmp_path / "models", "plot", "nobody")
+    assert res.exit_code == 2 and "nobody: no such run" in res.stderr and run.name in res.stderr
+
+
+def test_resolve_checkpoint_forms(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("THETA_MODELS_DIR", str(tmp_path / "models"))
+    run = make_run(tmp_path / "models")
+    newest = run.checkpoints()[-1][2]
+    assert resolve_checkpoint(str(newest), None) == newest
+    assert resolve_checkpoint(run.name, None) == newest
+    assert resolve_checkpoint(run.name, "ckpt_epoch0_step10.pt").name == "ckpt_epoch0_step10.pt"
+    with pytest.raises(ThetaError, match="either a checkpoint path or a run"):
+        resolve_checkpoint(str(newest), "ckpt_epoch0_step10.pt")
+    with pytest.raises(ThetaError, match="checkpoint not found"):
+        resolve_checkpoint(str(run.ckpt_dir / "ckpt_epoch7_step7.pt"), None)
+
+
+def test_tiny_run_tools_end_to_end(tiny_run: RunLayout, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_run.root, models / tiny_run.name)
+    run = RunLayout(models / tiny_run.name)
+    res = invoke(models, "eval-bytes", run.name, "--q1", "1", "--q2", "0")
+    assert res.exit_code == 0, res.output + res.stderr
+    res = invoke(models, "eval-bytes", run.name, "--mode", "denoise", "--steps", "4",
+                 "--limit", "10")
+    assert res.exit_code == 0, res.output + res.stderr
+    rows = runlog.read_byte_rows(run)
+    assert [(r.q1, r.q2, r.mode) for r in rows] == [(1, 0, "velocity"), (1, 0, "denoise")]
+    assert rows[0].buckle_head == pytest.approx(rows[0].byte_means[0])
+    assert invoke(models, "plot", run.name).exit_code == 0
+    assert (run.fig_dir / "byte-err-heatmap.png").is_file()
+    d = json.loads(invoke(models, "info", run.name, "--json").stdout)
+    assert d["latest_byte_row"]["mode"] == "denoise"
+    before = len(run.checkpoints())
+    res = invoke(models, "prune", run.name, "--keep-best", "1", "--keep-last", "1", "--dry-run")
+    assert res.exit_code == 0 and len(run.checkpoints()) == before
+    assert invoke(models, "export", run.name, "--out", str(tmp_path / "exp")).exit_code == 0

@@ -1,0 +1,104 @@
+"""Realistic clean tracks in local metres: travel modes, straight legs joined by turns, speed
+changes and stops, sampled at 1 Hz with timing jitter and missing fixes.
+
+A track is built from *legs* (cruise at a target speed with a little heading wander, then a
+turn or a stop). Speeds are smoothed with a moving average whose width is the mode's
+acceleration time, so speed changes are ramps, not steps. Everything is vectorised per agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    speed: float  # typical cruise speed, m/s
+    speed_sd: float  # spread of leg target speeds, m/s
+    leg_s: tuple[float, float]  # range of straight-leg durations, s
+    stop_p: float  # probability that a leg ends in a stop (lights, crossings, ...)
+    stop_s: tuple[float, float]  # range of stop durations, s
+    accel_s: int  # seconds to ramp between speeds
+    turn_rate: float  # max heading rate in a turn, deg/s
+
+
+MODES: tuple[Mode, ...] = (
+    Mode("walk", 1.4, 0.2, (30.0, 180.0), 0.15, (5.0, 40.0), 2, 45.0),
+    Mode("cycle", 5.0, 1.0, (20.0, 120.0), 0.20, (5.0, 30.0), 4, 30.0),
+    Mode("drive", 12.0, 4.0, (15.0, 90.0), 0.30, (10.0, 45.0), 8, 15.0),
+)
+MODE_WEIGHTS = (0.3, 0.3, 0.4)
+
+
+@dataclass(frozen=True)
+class Track:
+    mode: str
+    times: np.ndarray  # seconds since the agent's start, increasing, jittered
+    east: np.ndarray  # metres from the dataset centre
+    north: np.ndarray
+
+
+def _legs(mode: Mode, seconds: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-second target speed and heading rate (rad/s) for ``seconds`` seconds."""
+    speed = np.empty(0)
+    rate = np.empty(0)
+    while len(speed) < seconds:
+        leg = int(rng.uniform(*mode.leg_s))
+        target = max(0.3 * mode.speed, rng.normal(mode.speed, mode.speed_sd))
+        # Cruise: heading wanders slowly (road curvature, a walker's drift).
+        wander = rng.normal(0.0, np.deg2rad(0.5), size=leg)
+        parts_s = [np.full(leg, target)]
+        parts_r = [wander]
+        if rng.random() < mode.stop_p:
+            stop = int(rng.uniform(*mode.stop_s))
+            parts_s.append(np.zeros(stop))
+            parts_r.append(np.zeros(stop))
+        # Turn: 20..120 degrees either way at the mode's turn rate, slowing down a little.
+        angle = np.deg2rad(rng.uniform(20.0, 120.0)) * rng.choice((-1.0, 1.0))
+        turn_s = max(1, int(np.ceil(abs(np.rad2deg(angle)) / mode.turn_rate)))
+        parts_s.append(np.full(turn_s, 0.6 * target))
+        parts_r.append(np.full(turn_s, angle / turn_s))
+        speed = np.concatenate([speed, *parts_s])
+        rate = np.concatenate([rate, *parts_r])
+    return speed[:seconds], rate[:seconds]
+
+
+def make_track(
+    n_fixes: int,
+    rng: np.random.Generator,
+    radius: float,
+    jitter_s: float,
+    missing_rate: float,
+    mode: Mode | None = None,
+) -> Track:
+    """One agent: ``n_fixes`` fixes of a clean track starting within ``radius`` of the centre."""
+    if mode is None:
+        mode = MODES[int(rng.choice(len(MODES), p=MODE_WEIGHTS))]
+    # Enough 1 Hz seconds that n_fixes survive the dropped fixes (5 % + 64 s of margin).
+    seconds = int(n_fixes / (1.0 - missing_rate) * 1.05) + 64
+    target, rate = _legs(mode, seconds, rng)
+    kernel = np.ones(mode.accel_s) / mode.accel_s
+    speed = np.convolve(np.concatenate([np.full(mode.accel_s, target[0]), target]), kernel)
+    speed = speed[mode.accel_s : mode.accel_s + seconds]
+    heading = rng.uniform(0.0, 2.0 * np.pi) + np.cumsum(rate)
+    # Positions on the integer-second grid (x[0] is the start point).
+    step_e = speed * np.sin(heading)
+    step_n = speed * np.cos(heading)
+    r0 = radius * np.sqrt(rng.random())
+    a0 = rng.uniform(0.0, 2.0 * np.pi)
+    grid_e = r0 * np.sin(a0) + np.concatenate([[0.0], np.cumsum(step_e)])
+    grid_n = r0 * np.cos(a0) + np.concatenate([[0.0], np.cumsum(step_n)])
+    grid_t = np.arange(seconds + 1, dtype=np.float64)
+    # 1 Hz receiver: each fix is a little late or early, and some fixes never arrive.
+    keep = rng.random(seconds + 1) >= missing_rate
+    t = grid_t[keep] + np.clip(rng.normal(0.0, jitter_s, size=int(keep.sum())), -0.45, 0.45)
+    t = np.maximum.accumulate(np.clip(t, 0.0, None))[:n_fixes]
+    return Track(
+        mode=mode.name,
+        times=t,
+        east=np.interp(t, grid_t, grid_e),
+        north=np.interp(t, grid_t, grid_n),
+    )

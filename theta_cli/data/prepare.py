@@ -1,0 +1,328 @@
+"""`theta data prepare`: raw pairs -> the training layout of DOMAIN.md.
+
+Two passes over the raw files, one file in memory at a time:
+  1. scan: validate every file (nothing is written if one is bad) and count each agent's
+     finite fixes, so the agent split and the size of every output file are known up front;
+  2. build: per file, sort each agent's fixes by time, cut chunks (``chunking``), turn them
+     into samples (``samples``: ENU, V, t, X_t) and append those to the split's output file
+     (``splitfiles``), which is written as soon as it holds its planned chunks.
+Memory is bounded by the largest raw file, one output file per split, the per-agent carry
+(< K fixes for agents that continue in a later file) and the train noise magnitudes used for
+the Huber delta (8 bytes per train point).
+
+Everything is written into a hidden build directory beside ``processed/`` and swapped in at
+the end (``staging``), so a failed or interrupted run leaves the previous dataset untouched.
+
+Layout of a split file: chunk-major, ``repeats`` consecutive samples per chunk, chunks in
+(raw file, agent name, time) order; ``state/chunks.csv`` maps every chunk back to its agent,
+start time and ENU origin. The training loader shuffles within an epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from theta_cli import atomic
+from theta_cli.data import staging
+from theta_cli.data.chunking import FIELDS, AgentChunks, Carry, cut, n_chunks
+from theta_cli.data.rawio import RawTable, list_raw_files, read_raw
+from theta_cli.data.samples import build_samples, huber_delta, point_magnitudes
+from theta_cli.data.split import SPLITS, split_agents
+from theta_cli.data.splitfiles import SplitWriter, plan_files, write_quick_val
+from theta_cli.errors import ThetaError
+from theta_cli.layout import BYTE
+
+PROCESSED = "processed"
+STATE = "state"
+QUICK_VAL = "quick_val.pt"
+HUBER_FILE = "huber_delta.json"
+CHUNKS_FILE = "chunks.csv"
+MANIFEST_FILE = "prepare.json"
+#: What ``--force`` replaces inside --out (and what marks a directory as prepared).
+OUTPUTS = (PROCESSED, STATE, QUICK_VAL)
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    k: int = 256
+    overlap: int = 8
+    repeats: int = 5
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    quick_val: int = 2000
+    files_per_split: int = 4
+    min_file_samples: int = 512
+
+    def validate(self) -> None:
+        """Raise ThetaError naming the CLI option that is wrong."""
+        if self.k <= 0 or self.k % BYTE:
+            raise ThetaError(f"--k: {self.k} is not a positive multiple of {BYTE}")
+        if not 0 <= self.overlap < self.k:
+            raise ThetaError(f"--overlap: {self.overlap} must be >= 0 and smaller than K={self.k}")
+        if self.repeats < 1:
+            raise ThetaError(f"--repeats: {self.repeats} must be >= 1")
+        if len(self.split) != 3 or any(not math.isfinite(f) or f < 0 for f in self.split):
+            raise ThetaError(f"--split: {self.split} must be three fractions >= 0")
+        if abs(sum(self.split) - 1.0) > 1e-6:
+            raise ThetaError(f"--split: fractions {self.split} sum to {sum(self.split):g}, not 1")
+        if self.split[0] <= 0:
+            raise ThetaError("--split: the train fraction must be positive")
+        if self.quick_val < 0:
+            raise ThetaError(f"--quick-val: {self.quick_val} must be >= 0")
+        if self.files_per_split < 1:
+            raise ThetaError(f"--files-per-split: {self.files_per_split} must be >= 1")
+        if self.min_file_samples < 1:
+            raise ThetaError(f"--min-file-samples: {self.min_file_samples} must be >= 1")
+
+
+@dataclass
+class SplitStats:
+    agents: int = 0
+    chunks: int = 0
+    samples: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PrepareSummary:
+    out: Path
+    raw_files: list[Path]
+    options: PrepareOptions
+    fixes: int = 0  # rows read, before dropping non-finite ones
+    dropped_rows: int = 0
+    splits: dict[str, SplitStats] = field(default_factory=lambda: {s: SplitStats() for s in SPLITS})
+    skipped_agents: list[str] = field(default_factory=list)
+    out_of_order_agents: list[str] = field(default_factory=list)
+    delta: dict[str, float] = field(default_factory=dict)
+    quick_val: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+    def tick(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
+
+
+@dataclass
+class _Scan:
+    rows: dict[str, int]  # finite fixes per agent over all files
+    last_file: dict[str, int]  # index of the last raw file holding the agent
+
+
+def agent_codes(agent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique agent names, code of each row): a hash factorize, far faster than
+    np.unique's sort on Python strings."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(agent)
+    by_name = np.argsort(uniques.astype(str), kind="stable")
+    rank = np.empty_like(by_name)
+    rank[by_name] = np.arange(len(by_name))
+    return np.asarray(uniques, dtype=object)[by_name], rank[codes]
+
+
+def is_prepared(out: Path) -> bool:
+    return any((out / name).exists() for name in OUTPUTS)
+
+
+def _scan(files: list[Path], summary: PrepareSummary, progress: ProgressFn | None) -> _Scan:
+    rows: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, path in enumerate(files):
+        t0 = time.perf_counter()
+        table = read_raw(path)
+        summary.fixes += len(table) + table.dropped
+        summary.dropped_rows += table.dropped
+        names, codes = agent_codes(table.agent)
+        counts = np.bincount(codes, minlength=len(names))
+        for name, c in zip(names.tolist(), counts.tolist(), strict=True):
+            rows[name] = rows.get(name, 0) + c
+            last[name] = i
+        summary.tick("scan", t0)
+        if progress:
+            progress("scan", i + 1, len(files))
+    return _Scan(rows, last)
+
+
+def _index_csv(rows: list[tuple]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("split", "file", "chunk", "first_sample", "agent", "t0", "origin_lat",
+                "origin_lon"))
+    for r in rows:
+        w.writerow((*r[:5], repr(r[5]), repr(r[6]), repr(r[7])))
+    return buf.getvalue()
+
+
+def _check_paths(raw: Path, out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ThetaError(f"{out}: --out exists and is not a directory")
+    raw_abs, out_abs = raw.resolve(), out.resolve()
+    for name in OUTPUTS:
+        inside = out_abs / name
+        if raw_abs == inside or inside in raw_abs.parents:
+            raise ThetaError(f"{raw}: --raw lies inside {inside}, which prepare replaces")
+    if is_prepared(out) and not force:
+        raise ThetaError(
+            f"{out}: already holds a prepared dataset (processed/, state/ or quick_val.pt); "
+            "use --force to replace it"
+        )
+
+
+def prepare(
+    raw: str | Path,
+    out: str | Path,
+    opts: PrepareOptions | None = None,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+) -> PrepareSummary:
+    """Build ``out/processed/{train,val,test}``, ``out/state/huber_delta.json`` and
+    ``out/quick_val.pt`` from the raw files in ``raw``. Returns what was built."""
+    opts = opts or PrepareOptions()
+    opts.validate()
+    raw_p, out_p = Path(raw), Path(out)
+    files = list_raw_files(raw_p)
+    _check_paths(raw_p, out_p, force)
+    summary = PrepareSummary(out=out_p, raw_files=files, options=opts)
+    scan = _scan(files, summary, progress)
+
+    k, overlap = opts.k, opts.overlap
+    eligible = [a for a, n in scan.rows.items() if n >= k]
+    summary.skipped_agents = sorted(a for a, n in scan.rows.items() if n < k)
+    if not eligible:
+        raise ThetaError(
+            f"{raw_p}: no agent has K={k} fixes (longest has {max(scan.rows.values())}); "
+            "use a smaller --k"
+        )
+    assign = split_agents(eligible, opts.split, opts.seed)
+    planned = {s: 0 for s in SPLITS}
+    for a, s in assign.items():
+        planned[s] += n_chunks(scan.rows[a], k, overlap)
+        summary.splits[s].agents += 1
+
+    with staging.build_dir(out_p) as build:
+        writers = {
+            s: SplitWriter(s, build / PROCESSED / s, plan_files(planned[s], opts), opts)
+            for s in SPLITS
+        }
+        t_rng = np.random.default_rng([opts.seed, 1])
+        carries: dict[str, Carry] = {}
+        train_mags: list[np.ndarray] = []
+        for i, path in enumerate(files):
+            t0 = time.perf_counter()
+            table = read_raw(path)
+            t0 = summary.tick("read", t0)
+            per_split = _chunk_file(table, i, assign, scan, carries, opts, summary)
+            t0 = summary.tick("chunk", t0)
+            for s in SPLITS:
+                chunks, agents = per_split[s]
+                if chunks is None:
+                    continue
+                samples, v32 = build_samples(chunks, agents, opts.repeats, opts.overlap, t_rng)
+                if s == "train":
+                    train_mags.append(point_magnitudes(v32))
+                t0 = summary.tick("enu", t0)
+                writers[s].add(samples)
+                t0 = summary.tick("save", t0)
+            if progress:
+                progress("prepare", i + 1, len(files))
+        for s, w in writers.items():
+            w.finish()
+            summary.splits[s].chunks = w.written
+            summary.splits[s].samples = w.written * opts.repeats
+            summary.splits[s].files = list(w.files)
+
+        t0 = time.perf_counter()
+        summary.delta = huber_delta(np.concatenate(train_mags))
+        state = build / STATE
+        atomic.write_json(state / HUBER_FILE, summary.delta)
+        summary.quick_val = write_quick_val(build / QUICK_VAL, writers["val"], opts)
+        index = [r for s in SPLITS for r in writers[s].index_rows]
+        atomic.write_text(state / CHUNKS_FILE, _index_csv(index))
+        atomic.write_json(state / MANIFEST_FILE, _manifest(summary, assign))
+        staging.swap_in(build, out_p, OUTPUTS)
+        summary.tick("save", t0)
+    return summary
+
+
+def _chunk_file(
+    table: RawTable,
+    file_index: int,
+    assign: dict[str, str],
+    scan: _Scan,
+    carries: dict[str, Carry],
+    opts: PrepareOptions,
+    summary: PrepareSummary,
+) -> dict[str, tuple[AgentChunks | None, list[str]]]:
+    """Chunks of one raw file, grouped by split (agents in name order, fixes in time order)."""
+    names, inverse = agent_codes(table.agent)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+    cols = {
+        "timestamp": table.timestamp, "lat": table.lat, "lon": table.lon,
+        "lat_n": table.lat_n, "lon_n": table.lon_n,
+    }
+    cols = {f: cols[f][order] for f in FIELDS}
+    found: dict[str, list[AgentChunks]] = {s: [] for s in SPLITS}
+    owners: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for j, agent in enumerate(names.tolist()):
+        split = assign.get(agent)
+        if split is None:  # shorter than K over all files: skipped
+            continue
+        rows = {f: cols[f][bounds[j] : bounds[j + 1]] for f in FIELDS}
+        chunks, carry, disordered = cut(rows, carries.pop(agent, None), opts.k, opts.overlap)
+        if disordered and agent not in summary.out_of_order_agents:
+            summary.out_of_order_agents.append(agent)
+        if scan.last_file[agent] > file_index:
+            carries[agent] = carry
+        if len(chunks):
+            found[split].append(chunks)
+            owners[split].extend([agent] * len(chunks))
+    result: dict[str, tuple[AgentChunks | None, list[str]]] = {}
+    for s in SPLITS:
+        if not found[s]:
+            result[s] = (None, [])
+            continue
+        merged = AgentChunks(
+            cols={f: np.concatenate([c.cols[f] for c in found[s]]) for f in FIELDS},
+            has_prev=np.concatenate([c.has_prev for c in found[s]]),
+        )
+        result[s] = (merged, owners[s])
+    return result
+
+
+def _manifest(summary: PrepareSummary, assign: dict[str, str]) -> dict:
+    o = summary.options
+    return {
+        "raw_files": [str(p) for p in summary.raw_files],
+        "options": {
+            "k": o.k, "overlap": o.overlap, "repeats": o.repeats, "split": list(o.split),
+            "seed": o.seed, "quick_val": o.quick_val, "files_per_split": o.files_per_split,
+            "min_file_samples": o.min_file_samples,
+        },
+        "fixes": summary.fixes,
+        "dropped_rows": summary.dropped_rows,
+        "splits": {
+            s: {
+                "agents": sorted(a for a, sp in assign.items() if sp == s),
+                "chunks": st.chunks,
+                "samples": st.samples,
+                "files": st.files,
+            }
+            for s, st in summary.splits.items()
+        },
+        "skipped_agents": summary.skipped_agents,
+        "out_of_order_agents": summary.out_of_order_agents,
+        "huber_delta": summary.delta,
+        "quick_val": summary.quick_val,
+    }

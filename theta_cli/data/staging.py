@@ -1,0 +1,85 @@
+"""Build outputs in a hidden directory beside their destination, then swap them in.
+
+Readers never see a half-written dataset: every file is written (atomically, fsynced) into
+``<parent>/.theta-build-*``; only then are the old entries renamed aside and the new ones
+renamed into place (same filesystem, so each rename is atomic), and the old ones deleted. On
+any error before the swap the build directory is removed and the destination is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+BUILD_PREFIX = ".theta-build-"
+OLD_PREFIX = ".theta-old-"
+
+
+@contextlib.contextmanager
+def build_dir(parent: Path) -> Iterator[Path]:
+    """A fresh hidden directory inside ``parent``; removed on exit whatever happens.
+
+    Directories created for ``parent`` are removed again if the build fails and leaves them
+    empty, so a refused run leaves no trace.
+    """
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # innermost first
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def swap_in(built: Path, dest: Path, names: Sequence[str]) -> None:
+    """Replace ``dest/<name>`` by ``built/<name>`` for every name, removing stale old entries.
+
+    A name missing from ``built`` is still removed from ``dest`` (so a re-run that produces no
+    quick_val.pt does not leave the previous one beside the new dataset). If a rename fails
+    half way, what was moved is moved back.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX, dir=dest))
+    moved_old: list[str] = []
+    moved_new: list[str] = []
+    try:
+        for name in names:
+            if (dest / name).exists() or (dest / name).is_symlink():
+                os.replace(dest / name, old / name)
+                moved_old.append(name)
+        for name in names:
+            if (built / name).exists():
+                os.replace(built / name, dest / name)
+                moved_new.append(name)
+        _fsync_dir(dest)
+    except BaseException:
+        for name in moved_new:
+            with contextlib.suppress(OSError):
+                os.replace(dest / name, built / name)
+        for name in moved_old:
+            with contextlib.suppress(OSError):
+                os.replace(old / name, dest / name)
+        with contextlib.suppress(OSError):
+            old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+

@@ -1,0 +1,161 @@
+"""`theta data synth`: realistic raw pairs, so every command works on a machine with no data.
+
+Each agent gets its own random stream ``default_rng([seed, index])`` (its track depends only on
+the seed and its index), a travel mode, a clean track (``motion``) and noise (``noise``), in
+metres around the centre; pymap3d converts both to latitude/longitude. Agents are spread over
+``files`` raw files in contiguous blocks (each agent in exactly one file). Files carry no wall-clock
+timestamps or varying metadata, so the same configuration gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from theta_cli import atomic
+from theta_cli.data import staging
+from theta_cli.data.motion import make_track
+from theta_cli.data.noise import NOISE_FILE, NoiseModel
+from theta_cli.data.rawio import RAW_COLUMNS, RAW_SUFFIXES
+from theta_cli.errors import ThetaError
+
+SYNTH_FILE = "synth.json"
+#: 2026-01-01T00:00:00Z: agents start within the following day (Unix seconds).
+BASE_EPOCH = 1_767_225_600.0
+
+
+class SynthConfig(BaseModel):
+    """Everything that determines a synthetic dataset (written to synth.json beside it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: int = Field(512, ge=1)
+    points: int = Field(3600, ge=1, description="fixes per agent")
+    files: int = Field(8, ge=1)
+    seed: int = 0
+    format: Literal["parquet", "csv"] = "parquet"
+    center_lat: float = Field(48.137, ge=-89.0, le=89.0)
+    center_lon: float = Field(11.575, ge=-180.0, le=180.0)
+    radius: float = Field(5000.0, ge=0.0, description="agents start within this many metres")
+    jitter: float = Field(0.05, ge=0.0, le=0.2, description="fix-time jitter std, seconds")
+    missing_rate: float = Field(0.01, ge=0.0, le=0.5, description="fraction of lost fixes")
+
+    @field_validator("files")
+    @classmethod
+    def _files_le_agents(cls, files: int, info: ValidationInfo) -> int:
+        agents = info.data.get("agents")
+        if agents is not None and files > agents:
+            raise ValueError(f"{files} files must not exceed agents ({agents})")
+        return files
+
+
+@dataclass
+class SynthSummary:
+    out: Path
+    files: list[Path]
+    agents: int
+    fixes: int
+    modes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, dict]:
+    """Rows of agent ``index``: its mode and the six raw columns as numpy arrays."""
+    import pymap3d
+
+    rng = np.random.default_rng([cfg.seed, index])
+    track = make_track(cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate)
+    n = len(track.times)
+    noisy = noise.sample(track.times, rng).total
+    start = BASE_EPOCH + float(rng.integers(0, 86_400))
+    lat, lon, _ = pymap3d.enu2geodetic(
+        track.east, track.north, 0.0, cfg.center_lat, cfg.center_lon, 0.0
+    )
+    lat_n, lon_n, _ = pymap3d.enu2geodetic(
+        track.east + noisy[:, 0], track.north + noisy[:, 1], 0.0,
+        cfg.center_lat, cfg.center_lon, 0.0,
+    )
+    name = f"{track.mode}_{index:04d}"
+    cols = {
+        "agent": np.full(n, name, dtype=object),
+        "timestamp": start + track.times,
+        "longitude": np.asarray(lon, dtype=np.float64),
+        "latitude": np.asarray(lat, dtype=np.float64),
+        "longitude_n": np.asarray(lon_n, dtype=np.float64),
+        "latitude_n": np.asarray(lat_n, dtype=np.float64),
+    }
+    return track.mode, cols
+
+
+def _write_table(path: Path, cols: dict[str, np.ndarray], fmt: str) -> None:
+    import pyarrow as pa
+
+    table = pa.table(
+        {"agent": pa.array(cols["agent"], type=pa.string())}
+        | {c: pa.array(cols[c], type=pa.float64()) for c in RAW_COLUMNS[1:]}
+    )
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        # A bare Arrow table: no pandas metadata, nothing time-dependent in the footer.
+        atomic.write_with(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    else:
+        import pandas as pd
+
+        frame = pd.DataFrame({c: cols[c] for c in RAW_COLUMNS})
+        # repr-precision floats: CSV round-trips exactly.
+        atomic.write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def existing_raw(out: Path) -> list[Path]:
+    if not out.is_dir():
+        return []
+    return sorted(p for p in out.iterdir() if p.suffix.lower() in RAW_SUFFIXES)
+
+
+def synthesize(
+    cfg: SynthConfig,
+    out: str | Path,
+    noise: NoiseModel | None = None,
+    force: bool = False,
+    progress=None,  # callable(advance_agents) or None
+) -> SynthSummary:
+    """Write ``cfg.files`` raw files plus noise_model.json and synth.json into ``out``."""
+    noise = noise or NoiseModel()
+    dest = Path(out)
+    if dest.exists() and not dest.is_dir():
+        raise ThetaError(f"{dest}: --out exists and is not a directory")
+    old = existing_raw(dest)
+    if old and not force:
+        raise ThetaError(
+            f"{dest}: already holds raw data ({len(old)} file(s)); use --force to replace it"
+        )
+    t0 = time.perf_counter()
+    summary = SynthSummary(out=dest, files=[], agents=cfg.agents, fixes=0)
+    bounds = np.linspace(0, cfg.agents, cfg.files + 1).round().astype(int)
+    with staging.build_dir(dest) as build:
+        for f in range(cfg.files):
+            parts = []
+            for i in range(bounds[f], bounds[f + 1]):
+                mode, cols = agent_frame(cfg, noise, i)
+                summary.modes[mode] = summary.modes.get(mode, 0) + 1
+                parts.append(cols)
+                if progress is not None:
+                    progress(1)
+            cols = {c: np.concatenate([p[c] for p in parts]) for c in RAW_COLUMNS}
+            name = f"part-{f:04d}.{cfg.format}"
+            _write_table(build / name, cols, cfg.format)
+            summary.files.append(dest / name)
+            summary.fixes += len(cols["agent"])
+        atomic.write_json(build / NOISE_FILE, noise.model_dump())
+        atomic.write_json(build / SYNTH_FILE, cfg.model_dump())
+        # Old raw files go too (with --force), so no stale part file is left beside new ones.
+        names = sorted({p.name for p in old} | {p.name for p in summary.files})
+        staging.swap_in(build, dest, [*names, NOISE_FILE, SYNTH_FILE])
+    summary.seconds = time.perf_counter() - t0
+    return summary
