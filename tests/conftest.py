@@ -81,6 +81,15 @@ def reset_theta_globals() -> None:
         h.close()
 
 
+def assert_refused(result: Result, *needles: str) -> None:
+    """Bad input: exit 2 and one line ``theta: error: ...`` on stderr holding every needle."""
+    assert result.exit_code == 2, result.output + result.stderr
+    err = result.stderr.strip()
+    assert err.startswith("theta: error: ") and "\n" not in err and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
 @pytest.fixture
 def theta_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """A clean working directory and no leftover CLI state; yields tmp_path."""

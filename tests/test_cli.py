@@ -131,3 +131,33 @@ def test_python_dash_m(tmp_path):
         timeout=120,
     )
     assert proc.stdout == f"theta {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["resume", "x.pt", "--hidden", "128"], "No such option: --hidden"),
+        (["data", "synth", "--agents", "many"], "'--agents'"),
+        (["eval-bytes"], "Missing argument"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_usage_errors_are_one_line(argv, needle):
+    # Click's own form is three lines (usage, hint, "Error: ..."); theta's is one.
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("theta: error: ")
+    assert needle in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_help_summaries_are_whole_first_lines():
+    # Click would cut each summary at ~45 characters ("Start a new training run in...").
+    result = runner.invoke(app, ["--help"])
+    flat = " ".join(result.stdout.split())
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        first_line = (command.help or "").strip().splitlines()[0]
+        assert " ".join(first_line.split()) in flat.replace("- ", "-"), name

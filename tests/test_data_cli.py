@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -82,7 +84,7 @@ def test_synth_options_reach_the_files(theta_env: Path) -> None:
 
 
 def test_cli_defaults_equal_engine_defaults() -> None:
-    """The command modules repeat the defaults (to stay import-light); keep them equal."""
+    """CLI options and engine models both take their defaults from theta_cli.data.defaults."""
     def defaults(func) -> dict[str, object]:
         return {name: p.default.default for name, p in inspect.signature(func).parameters.items()}
 
@@ -96,6 +98,17 @@ def test_cli_defaults_equal_engine_defaults() -> None:
         assert prep[name] == getattr(opts, name), name
     assert data_commands._parse_split(prep["split"]) == opts.split
     assert str(prep["raw"]) == "dataset/raw" and str(prep["out"]) == "dataset"
+    assert str(synth["out"]) == "dataset/raw"
+
+
+def test_data_commands_import_no_engine() -> None:
+    """The option defaults are plain constants: `theta data --help` loads no numpy or pydantic."""
+    code = (
+        "import sys, theta_cli.commands.data, theta_cli.data.defaults; "
+        "print(sorted(m for m in ('numpy', 'pydantic', 'pandas', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_help_lists_the_commands() -> None:
@@ -127,6 +140,9 @@ BAD_RAW = [
     ("latitude out of range", "x.csv",
      "agent,timestamp,longitude,latitude,longitude_n,latitude_n\na,1,2,95,4,5\n",
      ("x.csv", "'latitude' has 1 value(s) outside [-90, 90]")),
+    ("no finite rows", "x.csv",
+     "agent,timestamp,longitude,latitude,longitude_n,latitude_n\na,1,nan,3,4,5\nb,2,2,3,inf,5\n",
+     ("raw", "no usable rows: all 2 rows")),
     ("bad timestamps", "x.csv",
      "agent,timestamp,longitude,latitude,longitude_n,latitude_n\na,noon,2,3,4,5\n",
      ("x.csv", "column 'timestamp'")),

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import invoke, only_run, tiny_config, write_config
+from conftest import assert_refused, invoke, only_run, tiny_config, write_config
 
-from theta_cli import checkpoint, train
+from theta_cli import checkpoint, train_loop
 from theta_cli.config import load_run_config
 from theta_cli.layout import RunLayout
 from theta_cli.runlog import read_train_rows
@@ -56,7 +56,7 @@ def _resume_command(stdout: str) -> list[str]:
 
 def _sigint_during_checkpoint(monkeypatch: pytest.MonkeyPatch, nth: int) -> None:
     """Press Ctrl-C while the nth checkpoint is being evaluated (a real SIGINT)."""
-    real = train.quick_val_acc
+    real = train_loop.quick_val_acc
     calls = {"n": 0}
 
     def with_sigint(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -65,7 +65,7 @@ def _sigint_during_checkpoint(monkeypatch: pytest.MonkeyPatch, nth: int) -> None
             os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "quick_val_acc", with_sigint)
+    monkeypatch.setattr(train_loop, "quick_val_acc", with_sigint)
 
 
 # ---- the exactness guarantee -----------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
 ) -> None:
     # KeyboardInterrupt inside the 3rd step's forward pass (dropout has drawn from the RNG
     # already): the checkpoint must hold step 2 and the RNG state from before that step.
-    real_loss = train.Trainer._loss
+    real_loss = train_loop.Trainer._loss
     calls = {"n": 0}
 
     def interrupted(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -112,7 +112,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
             raise KeyboardInterrupt
         return loss
 
-    monkeypatch.setattr(train.Trainer, "_loss", interrupted)
+    monkeypatch.setattr(train_loop.Trainer, "_loss", interrupted)
     # save_interval changes which checkpoints exist, never the training itself
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=100))
     stopped = invoke("--models-dir", "models", "new", "--config", cfg)
@@ -208,14 +208,6 @@ def test_a_live_lock_refuses_a_second_writer(theta_env: Path, tiny_run: RunLayou
 # ---- bad input -------------------------------------------------------------------------------
 
 
-def _refused(result, *needles: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output + result.stderr
-    err = result.stderr.strip()
-    assert err.startswith("theta: error: ") and "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-
-
 def _snapshot(run: RunLayout) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in run.root.rglob("*") if p.is_file()}
 
@@ -233,22 +225,22 @@ def _snapshot(run: RunLayout) -> dict[Path, int]:
 def test_unsafe_overrides_are_refused(theta_env: Path, tiny_run: RunLayout, flags, needles) -> None:  # noqa: ANN001
     run = _copy_run(tiny_run, theta_env)
     before = _snapshot(run)
-    _refused(invoke("resume", run.ckpt_path(1, 4), *flags), *needles)
+    assert_refused(invoke("resume", run.ckpt_path(1, 4), *flags), *needles)
     assert _snapshot(run) == before
 
 
 def test_bad_checkpoint_paths_are_refused(theta_env: Path, tiny_run: RunLayout) -> None:
     run = _copy_run(tiny_run, theta_env)
     before = _snapshot(run)
-    _refused(invoke("resume", run.ckpt_dir / "ckpt_epoch9_step9.pt"), "checkpoint not found")
+    assert_refused(invoke("resume", run.ckpt_dir / "ckpt_epoch9_step9.pt"), "checkpoint not found")
     odd = run.ckpt_dir / "last.pt"
     shutil.copy(run.ckpt_path(1, 4), odd)
     before[odd] = odd.stat().st_mtime_ns
-    _refused(invoke("resume", odd), "last.pt", "not a checkpoint name")
+    assert_refused(invoke("resume", odd), "last.pt", "not a checkpoint name")
     renamed = run.ckpt_dir / "ckpt_epoch0_step1.pt"
     shutil.copy(run.ckpt_path(1, 4), renamed)
     before[renamed] = renamed.stat().st_mtime_ns
-    _refused(invoke("resume", renamed), "holds epoch 1 step 4")
+    assert_refused(invoke("resume", renamed), "holds epoch 1 step 4")
     assert _snapshot(run) == before
 
 
@@ -256,7 +248,7 @@ def test_run_without_config_json_is_refused(theta_env: Path, tiny_run: RunLayout
     run = _copy_run(tiny_run, theta_env)
     run.config_path.unlink()
     before = _snapshot(run)
-    _refused(invoke("resume", run.ckpt_path(1, 4)), "config.json", "run has no config.json")
+    assert_refused(invoke("resume", run.ckpt_path(1, 4)), "config.json", "run has no config.json")
     assert _snapshot(run) == before
 
 
@@ -268,7 +260,7 @@ def test_checkpoint_from_another_architecture_is_refused(
     payload[checkpoint.CONFIG]["hidden"] = 32
     checkpoint.save_checkpoint(run.ckpt_path(1, 4), payload)
     before = _snapshot(run)
-    _refused(
+    assert_refused(
         invoke("resume", run.ckpt_path(1, 4)), "another architecture", "hidden=32", "hidden=16"
     )
     # same config, weights of another shape: refused when loading the weights
@@ -276,7 +268,7 @@ def test_checkpoint_from_another_architecture_is_refused(
     payload[checkpoint.MODEL] = {k: v[:1] for k, v in payload[checkpoint.MODEL].items()}
     checkpoint.save_checkpoint(run.ckpt_path(1, 4), payload)
     before[run.ckpt_path(1, 4)] = run.ckpt_path(1, 4).stat().st_mtime_ns
-    _refused(invoke("resume", run.ckpt_path(1, 4)), "weights do not fit the run's model")
+    assert_refused(invoke("resume", run.ckpt_path(1, 4)), "weights do not fit the run's model")
     assert _snapshot(run) == before
 
 
@@ -300,6 +292,6 @@ def test_malicious_pickle_checkpoint_is_refused_and_never_runs(
     evil = run.ckpt_path(1, 5)
     torch.save(payload, evil)
     before = _snapshot(run)
-    _refused(invoke("resume", evil), "refused", "pickled code")
+    assert_refused(invoke("resume", evil), "refused", "pickled code")
     assert not marker.exists(), "the payload ran"
     assert _snapshot(run) == before

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_K, invoke, only_run, tiny_config, write_config
+from conftest import TINY_K, assert_refused, invoke, only_run, tiny_config, write_config
 
-from theta_cli import checkpoint, epochfile, layout, train
+from theta_cli import checkpoint, epochfile, layout, run_setup, train_loop
 from theta_cli.config import RunConfig, load_run_config
 from theta_cli.layout import TRAIN_CSV_HEADER, RunLayout
 from theta_cli.runlog import read_train_rows
@@ -105,8 +105,8 @@ def test_two_runs_started_in_the_same_second_get_distinct_directories(
     theta_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layout.set_models_dir(theta_env / "models")
-    monkeypatch.setattr(train.time, "strftime", lambda fmt, *a: "20261122_101500")
-    first, second = train._claim_run_dir("hybrid"), train._claim_run_dir("hybrid")
+    monkeypatch.setattr(run_setup.time, "strftime", lambda fmt, *a: "20261122_101500")
+    first, second = run_setup._claim_run_dir("hybrid"), run_setup._claim_run_dir("hybrid")
     assert first.name == "hybrid_20261122_101500"
     assert second.name == "hybrid_20261122_101500_2"
 
@@ -155,14 +155,6 @@ def test_fallbacks_huber_delta_and_quick_val(theta_env: Path, tiny_data: Path) -
 # ---- bad input: one line on stderr, exit 2, nothing written -----------------------------------
 
 
-def _refused(result, *needles: str) -> None:  # noqa: ANN001
-    assert result.exit_code == 2, result.output + result.stderr
-    err = result.stderr.strip()
-    assert err.startswith("theta: error: ") and "\n" not in err and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-
-
 def _bad_data(tiny_data: Path, root: Path, mutate) -> Path:  # noqa: ANN001
     shutil.copytree(tiny_data, root)
     mutate(root / "processed" / "train")
@@ -203,13 +195,13 @@ def test_bad_train_data_is_refused_before_any_write(
 ) -> None:
     data = _bad_data(tiny_data, theta_env / "ds", mutate)
     cfg = write_config(theta_env / "c.json", tiny_config(data))
-    _refused(invoke("--models-dir", "models", "new", "--config", cfg), *needles)
+    assert_refused(invoke("--models-dir", "models", "new", "--config", cfg), *needles)
     assert not (theta_env / "models").exists() or not any((theta_env / "models").iterdir())
 
 
 def test_k_disagreeing_with_the_config_is_refused(theta_env: Path, tiny_data: Path) -> None:
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, K=64))
-    _refused(
+    assert_refused(
         invoke("--models-dir", "models", "new", "--config", cfg),
         "train_000.pt",
         "K=32 but the config says K=64",
@@ -219,7 +211,7 @@ def test_k_disagreeing_with_the_config_is_refused(theta_env: Path, tiny_data: Pa
 
 def test_batch_larger_than_an_epoch_is_refused(theta_env: Path, tiny_data: Path) -> None:
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, batch_size=512))
-    _refused(invoke("--models-dir", "m", "new", "--config", cfg), "batch_size=512")
+    assert_refused(invoke("--models-dir", "m", "new", "--config", cfg), "batch_size=512")
 
 
 @pytest.mark.parametrize(
@@ -233,14 +225,15 @@ def test_batch_larger_than_an_epoch_is_refused(theta_env: Path, tiny_data: Path)
 )
 def test_invalid_config_is_refused(theta_env: Path, tiny_data: Path, change, needles) -> None:  # noqa: ANN001
     cfg = write_config(theta_env / "c.json", {**tiny_config(tiny_data), **change})
-    _refused(invoke("--models-dir", "m", "new", "--config", cfg), str(cfg), *needles)
+    assert_refused(invoke("--models-dir", "m", "new", "--config", cfg), str(cfg), *needles)
     assert not (theta_env / "m").exists()
 
 
 def test_bad_set_option_is_refused(theta_env: Path, tiny_data: Path) -> None:
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data))
-    _refused(invoke("--models-dir", "m", "new", "--config", cfg, "--set", "hidden"), "key=value")
-    _refused(invoke("--models-dir", "m", "new", "--config", cfg, "--hidden", "0"), "hidden=0")
+    bad_set = invoke("--models-dir", "m", "new", "--config", cfg, "--set", "hidden")
+    assert_refused(bad_set, "key=value")
+    assert_refused(invoke("--models-dir", "m", "new", "--config", cfg, "--hidden", "0"), "hidden=0")
     assert not (theta_env / "m").exists()
 
 
@@ -248,7 +241,7 @@ def test_corrupt_huber_delta_file_is_refused(theta_env: Path, tiny_data: Path) -
     bad = theta_env / "delta.json"
     bad.write_text(json.dumps({"delta": -1}))
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, huber_delta_path=str(bad)))
-    _refused(invoke("--models-dir", "m", "new", "--config", cfg), "delta.json", "'delta'=-1")
+    assert_refused(invoke("--models-dir", "m", "new", "--config", cfg), "delta.json", "'delta'=-1")
     assert not (theta_env / "m").exists()
 
 
@@ -258,7 +251,7 @@ def test_corrupt_huber_delta_file_is_refused(theta_env: Path, tiny_data: Path) -
 def test_non_finite_loss_stops_without_a_checkpoint(
     theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train.Trainer._loss
+    real_loss = train_loop.Trainer._loss
     calls = {"n": 0}
 
     def poisoned(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -266,10 +259,10 @@ def test_non_finite_loss_stops_without_a_checkpoint(
         loss = real_loss(self, xb, vb, tb)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(train.Trainer, "_loss", poisoned)
+    monkeypatch.setattr(train_loop.Trainer, "_loss", poisoned)
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=4))
     result = invoke("--models-dir", "m", "new", "--config", cfg)
-    assert result.exit_code == train.EXIT_DIVERGED
+    assert result.exit_code == train_loop.EXIT_DIVERGED
     err = result.stderr.strip()
     assert "non-finite loss (nan) at epoch 0 step 3" in err and "no checkpoint written" in err
     assert "\n" not in err.removeprefix("theta: error: ")

@@ -33,8 +33,8 @@ def _new_file_mode(target: Path) -> int:
         return 0o666 & ~_UMASK
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Directory fsync makes the rename itself durable; not supported everywhere (e.g. Windows).
+def fsync_dir(directory: Path) -> None:
+    """Make renames inside ``directory`` durable (a no-op where unsupported, e.g. Windows)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:
@@ -62,7 +62,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

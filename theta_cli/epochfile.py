@@ -78,13 +78,16 @@ def describe(data: Any, source: str | Path, check_values: bool = True) -> EpochI
 
 
 def load(
-    path: str | Path, expect_k: int | None = None, check_values: bool = True
+    path: str | Path, expect_k: int | None = None, check_values: bool = True, mmap: bool = False
 ) -> tuple[dict[str, torch.Tensor], EpochInfo]:
-    """Load and validate one epoch file (safely: weights_only). Optionally require a given K."""
+    """Load and validate one epoch file (safely: weights_only). Optionally require a given K.
+
+    ``mmap=True, check_values=False`` checks keys and shapes without reading the data.
+    """
     from theta_cli import safeload
 
     p = Path(path)
-    data = safeload.torch_load(p, "epoch file")
+    data = safeload.torch_load(p, "epoch file", mmap=mmap)
     info = describe(data, p, check_values=check_values)
     if expect_k is not None and info.k != expect_k:
         raise ThetaError(f"{p}: chunks have K={info.k} but the config says K={expect_k}")

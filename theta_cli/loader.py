@@ -17,7 +17,6 @@ pinned or copied.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,22 +47,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def peek(path: Path, expect_k: int) -> epochfile.EpochInfo:
-    """Validate an epoch file's keys and shapes without reading its data (memory-mapped)."""
-    import torch
-
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError:
-        raise ThetaError(f"{path}: refused: the file needs pickled code to load") from None
-    except Exception as e:  # a damaged file fails in many ways (as in epochfile.load)
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        if str(e).strip() and not isinstance(e, (RuntimeError, OSError, ValueError)):
-            first = f"{type(e).__name__}: {first}"
-        raise ThetaError(f"{path}: not a readable epoch file ({first[:160]})") from None
-    info = epochfile.describe(data, path, check_values=False)
-    if info.k != expect_k:
-        raise ThetaError(f"{path}: chunks have K={info.k} but the config says K={expect_k}")
-    return info
+    """Validate an epoch file's keys, shapes and K without reading its data (memory-mapped)."""
+    return epochfile.load(path, expect_k=expect_k, check_values=False, mmap=True)[1]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ def _blocked_item(err: Exception) -> str | None:
     The rest is boilerplate (worded differently across torch versions) that even suggests
     ``weights_only=False``; keep it out of theta's one-line message.
     """
-    m = re.search(r"[Uu]nsupported [^\n]*", str(err))
+    # "Unsupported operand N" is not a refusal of code: the bytes are simply not a pickle.
+    m = re.search(r"unsupported global[^\n]*", str(err), re.IGNORECASE)
     return m.group(0).split(". ")[0].rstrip(". ")[:160] if m else None
 
 
@@ -33,14 +35,24 @@ def _first_line(err: Exception) -> str:
     return first[:160]
 
 
-def torch_load(path: Path, kind: str, map_location: str = "cpu") -> Any:
-    """Load ``path`` safely; ``kind`` ("checkpoint", "epoch file") words the error messages."""
+def torch_load(path: Path, kind: str, map_location: str = "cpu", mmap: bool = False) -> Any:
+    """Load ``path`` safely; ``kind`` ("checkpoint", "epoch file") words the error messages.
+
+    ``mmap=True`` maps the tensors instead of reading them: shapes can be checked for free.
+    torch can only map its zip format; anything else is read normally, so that a legacy file
+    loads and a damaged one gets the usual message rather than torch's advice about mmap.
+    """
     import torch
 
     if not path.is_file():
         raise ThetaError(f"{path}: {kind} not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(
+            path,
+            map_location=map_location,
+            weights_only=True,
+            mmap=mmap and zipfile.is_zipfile(path),
+        )
     except pickle.UnpicklingError as e:
         blocked = _blocked_item(e)
         if blocked is None:  # not a refusal: the bytes are simply not a torch file

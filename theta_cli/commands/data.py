@@ -1,8 +1,8 @@
 """`theta data ...`: make, prepare and check datasets.
 
 Thin: each command parses its options, validates them and calls one engine function in
-``theta_cli.data``. numpy, pydantic, torch and pandas load inside the commands, so the
-defaults below are repeated from the engine's models (tests/test_data_cli.py keeps them equal).
+``theta_cli.data``. numpy, pydantic, torch and pandas load inside the commands; the option
+defaults come from ``theta_cli.data.defaults``, plain constants the engine's models share.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 
 from theta_cli import logs
 from theta_cli.app_base import ThetaTyper
+from theta_cli.data import defaults as D
 from theta_cli.errors import ThetaError
 
 app = ThetaTyper(help="Make, prepare and check datasets (synth, prepare, check).")
@@ -40,27 +41,33 @@ def _validated(model: Any, where: str, **values: Any) -> Any:
 
 @app.command()
 def synth(
-    out: Path = typer.Option(Path("dataset/raw"), "--out", help="Directory for the raw files."),
-    format: str = typer.Option("parquet", "--format", help="parquet or csv."),
-    agents: int = typer.Option(512, "--agents", help="Number of agents (trajectories)."),
-    points: int = typer.Option(3600, "--points", help="Fixes per agent (1 Hz)."),
-    files: int = typer.Option(8, "--files", help="Number of raw files (agents spread over them)."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, byte-identical files."),
-    center_lat: float = typer.Option(48.137, "--center-lat", help="Centre latitude, degrees."),
-    center_lon: float = typer.Option(11.575, "--center-lon", help="Centre longitude, degrees."),
-    radius: float = typer.Option(5000.0, "--radius", help="Agents start within this many m."),
-    jitter: float = typer.Option(0.05, "--jitter", help="Fix-time jitter std, seconds."),
-    missing_rate: float = typer.Option(0.01, "--missing-rate", help="Fraction of lost fixes."),
-    white_sigma: float = typer.Option(4.0, "--white-sigma", help="White jitter std per axis, m."),
-    drift_sigma: float = typer.Option(3.0, "--drift-sigma", help="AR(1) drift std per axis, m."),
-    drift_tau: float = typer.Option(30.0, "--drift-tau", help="Drift correlation time, s."),
-    outlier_rate: float = typer.Option(
-        0.002, "--outlier-rate", help="Chance that a multipath jump starts at a fix."
+    out: Path = typer.Option(Path(D.RAW_DIR), "--out", help="Directory for the raw files."),
+    format: str = typer.Option(D.FORMAT, "--format", help="parquet or csv."),
+    agents: int = typer.Option(D.AGENTS, "--agents", help="Number of agents (trajectories)."),
+    points: int = typer.Option(D.POINTS, "--points", help="Fixes per agent (1 Hz)."),
+    files: int = typer.Option(D.FILES, "--files", help="Raw files (agents spread over them)."),
+    seed: int = typer.Option(D.SEED, "--seed", help="Same seed, byte-identical files."),
+    center_lat: float = typer.Option(D.CENTER_LAT, "--center-lat", help="Centre latitude, deg."),
+    center_lon: float = typer.Option(D.CENTER_LON, "--center-lon", help="Centre longitude, deg."),
+    radius: float = typer.Option(D.RADIUS_M, "--radius", help="Agents start within this many m."),
+    jitter: float = typer.Option(D.JITTER_S, "--jitter", help="Fix-time jitter std, seconds."),
+    missing_rate: float = typer.Option(
+        D.MISSING_RATE, "--missing-rate", help="Fraction of lost fixes."
     ),
-    outlier_min: float = typer.Option(20.0, "--outlier-min", help="Smallest jump, m."),
-    outlier_max: float = typer.Option(60.0, "--outlier-max", help="Largest jump, m."),
+    white_sigma: float = typer.Option(
+        D.WHITE_SIGMA_M, "--white-sigma", help="White jitter std per axis, m."
+    ),
+    drift_sigma: float = typer.Option(
+        D.DRIFT_SIGMA_M, "--drift-sigma", help="AR(1) drift std per axis, m."
+    ),
+    drift_tau: float = typer.Option(D.DRIFT_TAU_S, "--drift-tau", help="Drift time constant, s."),
+    outlier_rate: float = typer.Option(
+        D.OUTLIER_RATE, "--outlier-rate", help="Chance that a multipath jump starts at a fix."
+    ),
+    outlier_min: float = typer.Option(D.OUTLIER_MIN_M, "--outlier-min", help="Smallest jump, m."),
+    outlier_max: float = typer.Option(D.OUTLIER_MAX_M, "--outlier-max", help="Largest jump, m."),
     outlier_max_fixes: int = typer.Option(
-        3, "--outlier-max-fixes", help="A jump lasts 1..this many fixes."
+        D.OUTLIER_MAX_FIXES, "--outlier-max-fixes", help="A jump lasts 1..this many fixes."
     ),
     force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
 ) -> None:
@@ -95,6 +102,9 @@ def synth(
     )
 
 
+_SPLIT_TEXT = ",".join(f"{f:g}" for f in D.SPLIT)
+
+
 def _parse_split(text: str) -> tuple[float, float, float]:
     parts = [p.strip() for p in text.split(",")]
     try:
@@ -108,19 +118,21 @@ def _parse_split(text: str) -> tuple[float, float, float]:
 
 @app.command()
 def prepare(
-    raw: Path = typer.Option(Path("dataset/raw"), "--raw", help="Raw file or directory."),
-    out: Path = typer.Option(Path("dataset"), "--out", help="Dataset root to write into."),
-    k: int = typer.Option(256, "--k", help="Points per chunk (a multiple of 8)."),
-    overlap: int = typer.Option(8, "--overlap", help="Points shared by consecutive chunks."),
-    repeats: int = typer.Option(5, "--repeats", help="Samples (values of t) per chunk."),
-    split: str = typer.Option("0.8,0.1,0.1", "--split", help="train,val,test agent fractions."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the split, t and quick_val."),
-    quick_val: int = typer.Option(2000, "--quick-val", help="Samples in quick_val.pt."),
+    raw: Path = typer.Option(Path(D.RAW_DIR), "--raw", help="Raw file or directory."),
+    out: Path = typer.Option(Path(D.DATASET_DIR), "--out", help="Dataset root to write into."),
+    k: int = typer.Option(D.K, "--k", help="Points per chunk (a multiple of 8)."),
+    overlap: int = typer.Option(D.OVERLAP, "--overlap", help="Points shared by neighbour chunks."),
+    repeats: int = typer.Option(D.REPEATS, "--repeats", help="Samples (values of t) per chunk."),
+    split: str = typer.Option(_SPLIT_TEXT, "--split", help="train,val,test agent fractions."),
+    seed: int = typer.Option(D.SEED, "--seed", help="Seed for the split, t and quick_val."),
+    quick_val: int = typer.Option(D.QUICK_VAL, "--quick-val", help="Samples in quick_val.pt."),
     files_per_split: int = typer.Option(
-        4, "--files-per-split", help="Files per split, data permitting (see --min-file-samples)."
+        D.FILES_PER_SPLIT, "--files-per-split",
+        help="Files per split, data permitting (see --min-file-samples).",
     ),
     min_file_samples: int = typer.Option(
-        512, "--min-file-samples", help="Fewest samples per file when splitting a split."
+        D.MIN_FILE_SAMPLES, "--min-file-samples",
+        help="Fewest samples per file when splitting a split.",
     ),
     force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
 ) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from theta_cli.data import defaults as D
+
 NOISE_FILE = "noise_model.json"
 #: Fixes per block when running the AR(1) recursion in closed form (keeps exp() in range).
 _AR_BLOCK = 256
@@ -21,15 +23,19 @@ class NoiseModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    white_sigma: float = Field(4.0, ge=0.0, description="white jitter std per axis, metres")
-    drift_sigma: float = Field(3.0, ge=0.0, description="AR(1) drift stationary std per axis, m")
-    drift_tau: float = Field(30.0, gt=0.0, description="drift correlation time, seconds")
-    outlier_rate: float = Field(
-        0.002, ge=0.0, le=1.0, description="probability that a multipath jump starts at a fix"
+    white_sigma: float = Field(D.WHITE_SIGMA_M, ge=0.0, description="white jitter std per axis, m")
+    drift_sigma: float = Field(
+        D.DRIFT_SIGMA_M, ge=0.0, description="AR(1) drift stationary std per axis, m"
     )
-    outlier_min: float = Field(20.0, ge=0.0, description="smallest jump distance, metres")
-    outlier_max: float = Field(60.0, ge=0.0, description="largest jump distance, metres")
-    outlier_max_fixes: int = Field(3, ge=1, description="a jump lasts 1..this many fixes")
+    drift_tau: float = Field(D.DRIFT_TAU_S, gt=0.0, description="drift correlation time, seconds")
+    outlier_rate: float = Field(
+        D.OUTLIER_RATE, ge=0.0, le=1.0, description="chance that a multipath jump starts at a fix"
+    )
+    outlier_min: float = Field(D.OUTLIER_MIN_M, ge=0.0, description="smallest jump distance, m")
+    outlier_max: float = Field(D.OUTLIER_MAX_M, ge=0.0, description="largest jump distance, m")
+    outlier_max_fixes: int = Field(
+        D.OUTLIER_MAX_FIXES, ge=1, description="a jump lasts 1..this many fixes"
+    )
 
     @field_validator("outlier_max")
     @classmethod

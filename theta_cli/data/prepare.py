@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from theta_cli import atomic
+from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.chunking import FIELDS, AgentChunks, Carry, cut, n_chunks
 from theta_cli.data.rawio import RawTable, list_raw_files, read_raw
@@ -54,14 +55,14 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    k: int = 256
-    overlap: int = 8
-    repeats: int = 5
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    seed: int = 0
-    quick_val: int = 2000
-    files_per_split: int = 4
-    min_file_samples: int = 512
+    k: int = D.K
+    overlap: int = D.OVERLAP
+    repeats: int = D.REPEATS
+    split: tuple[float, float, float] = D.SPLIT
+    seed: int = D.SEED
+    quick_val: int = D.QUICK_VAL
+    files_per_split: int = D.FILES_PER_SPLIT
+    min_file_samples: int = D.MIN_FILE_SAMPLES
 
     def validate(self) -> None:
         """Raise ThetaError naming the CLI option that is wrong."""
@@ -196,6 +197,11 @@ def prepare(
     summary = PrepareSummary(out=out_p, raw_files=files, options=opts)
     scan = _scan(files, summary, progress)
 
+    if not scan.rows:
+        raise ThetaError(
+            f"{raw_p}: no usable rows: all {summary.fixes:,} rows lack a finite coordinate, "
+            "a finite timestamp or an agent"
+        )
     k, overlap = opts.k, opts.overlap
     eligible = [a for a, n in scan.rows.items() if n >= k]
     summary.skipped_agents = sorted(a for a, n in scan.rows.items() if n < k)

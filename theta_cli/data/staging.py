@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from theta_cli import atomic
+
 BUILD_PREFIX = ".theta-build-"
 OLD_PREFIX = ".theta-old-"
 
@@ -41,15 +43,6 @@ def build_dir(parent: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def swap_in(built: Path, dest: Path, names: Sequence[str]) -> None:
     """Replace ``dest/<name>`` by ``built/<name>`` for every name, removing stale old entries.
 
@@ -70,7 +63,7 @@ def swap_in(built: Path, dest: Path, names: Sequence[str]) -> None:
             if (built / name).exists():
                 os.replace(built / name, dest / name)
                 moved_new.append(name)
-        _fsync_dir(dest)
+        atomic.fsync_dir(dest)
     except BaseException:
         for name in moved_new:
             with contextlib.suppress(OSError):

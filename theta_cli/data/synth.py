@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from theta_cli import atomic
+from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.motion import make_track
 from theta_cli.data.noise import NOISE_FILE, NoiseModel
@@ -34,16 +35,16 @@ class SynthConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    agents: int = Field(512, ge=1)
-    points: int = Field(3600, ge=1, description="fixes per agent")
-    files: int = Field(8, ge=1)
-    seed: int = 0
-    format: Literal["parquet", "csv"] = "parquet"
-    center_lat: float = Field(48.137, ge=-89.0, le=89.0)
-    center_lon: float = Field(11.575, ge=-180.0, le=180.0)
-    radius: float = Field(5000.0, ge=0.0, description="agents start within this many metres")
-    jitter: float = Field(0.05, ge=0.0, le=0.2, description="fix-time jitter std, seconds")
-    missing_rate: float = Field(0.01, ge=0.0, le=0.5, description="fraction of lost fixes")
+    agents: int = Field(D.AGENTS, ge=1)
+    points: int = Field(D.POINTS, ge=1, description="fixes per agent")
+    files: int = Field(D.FILES, ge=1)
+    seed: int = D.SEED
+    format: Literal["parquet", "csv"] = D.FORMAT
+    center_lat: float = Field(D.CENTER_LAT, ge=-89.0, le=89.0)
+    center_lon: float = Field(D.CENTER_LON, ge=-180.0, le=180.0)
+    radius: float = Field(D.RADIUS_M, ge=0.0, description="agents start within this many metres")
+    jitter: float = Field(D.JITTER_S, ge=0.0, le=0.2, description="fix-time jitter std, seconds")
+    missing_rate: float = Field(D.MISSING_RATE, ge=0.0, le=0.5, description="fraction lost")
 
     @field_validator("files")
     @classmethod
