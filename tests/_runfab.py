@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
-from click.testing import Result
+from typer.testing import Result
 
 from theta_cli import atomic, checkpoint, epochfile, runlog
 from theta_cli.config import RunConfig, TrainConfig
@@ -102,16 +102,17 @@ def reset_cli_state(monkeypatch: object, tmp_path: Path) -> Iterator[None]:
     """Body of each CLI test module's autouse fixture: undo --models-dir and logging."""
     import logging
 
+    from conftest import reset_theta_globals
+
     from theta_cli import layout, logs
 
-    monkeypatch.setattr(layout, "_models_dir_option", None)  # type: ignore[attr-defined]
     monkeypatch.delenv(layout.MODELS_DIR_ENV, raising=False)  # type: ignore[attr-defined]
     monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]
+    reset_theta_globals()
     yield
+    reset_theta_globals()
+    # logs.setup() also stops propagation; give later (caplog) tests the stock logger back.
     log = logs.get_logger()
-    for h in list(log.handlers):
-        log.removeHandler(h)
-        h.close()
     log.propagate = True
     log.setLevel(logging.NOTSET)
 

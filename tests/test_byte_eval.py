@@ -134,6 +134,9 @@ def test_cli_buckle_head_hand_computation(run: RunLayout, tmp_path: Path, monkey
     per_byte = err.mean(0).reshape(4, 8).mean(1)
     assert [float(x) for x in row[5:]] == pytest.approx(per_byte.tolist(), rel=1e-6)
     assert "head buckle" in res.stdout and "worst #1" in res.stdout
+    # The heading is one unwrapped line, whatever the table's width.
+    assert f"{ckpt.name}: velocity error per byte, Q1=2 Q2=1, 24 samples of quick_val.pt" in (
+        res.stdout.splitlines()[0])
     assert (run.fig_dir / f"byte-err_{ckpt.stem}.png").is_file()
     assert "byte_wise_err.csv" in run.runtime_log.read_text()
 

@@ -34,6 +34,7 @@ def test_defaults_are_the_specs() -> None:
     cfg = TrainConfig().model_dump()
     for key, value in SPEC_DEFAULTS.items():
         assert cfg[key] == value, key
+    assert cfg["threads"] is None, "torch's own thread count unless asked"
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,8 @@ def test_defaults_are_the_specs() -> None:
         ({"K": 16, "Q1": 1, "Q2": 1}, ("no payload",)),
         ({"min_lr": 1.0}, ("min_lr=1.0 must not exceed lr",)),
         ({"dropout": 1.0}, ("dropout=1.0",)),
+        ({"threads": 0}, ("threads=0", "greater than or equal to 1")),
+        ({"threads": 1.5}, ("threads=1.5",)),
     ],
 )
 def test_bad_values_name_field_value_and_rule(data: dict, needles: tuple[str, ...]) -> None:
@@ -120,7 +123,13 @@ def test_run_config_is_validated(tmp_path: Path) -> None:
 
 
 def test_only_harmless_fields_are_mutable_on_resume() -> None:
-    assert RESUME_MUTABLE == {"epochs", "save_interval", "log_interval", "early_stop_patience"}
+    assert RESUME_MUTABLE == {
+        "epochs",
+        "save_interval",
+        "log_interval",
+        "early_stop_patience",
+        "threads",
+    }
 
 
 def test_example_configs_are_valid() -> None:

@@ -238,3 +238,10 @@ def test_empty_val_split_warns_and_writes_no_quick_val(synth_raw: Path, theta_en
     assert "no quick_val.pt written" in result.stderr
     assert not (theta_env / "dataset" / "quick_val.pt").exists()
     assert not (theta_env / "dataset" / "processed" / "val").exists()
+
+
+def test_quick_val_zero_says_why(synth_raw: Path, theta_env: Path) -> None:
+    result = _prepare("--quick-val", "0")
+    assert result.exit_code == 0, result.stderr
+    assert "no quick_val.pt written: --quick-val 0" in result.stderr
+    assert not (theta_env / "dataset" / "quick_val.pt").exists()

@@ -75,3 +75,21 @@ def test_peek_refuses_garbage(tmp_path: Path) -> None:
     bad.write_bytes(b"not a torch file")
     with pytest.raises(ThetaError, match="x.pt: not a readable epoch file"):
         peek(bad, 16)
+
+
+class _Code:
+    def __reduce__(self):  # noqa: ANN204
+        return (print, ("unpickled",))
+
+
+def test_peek_refuses_pickled_code_and_reads_the_legacy_format(tmp_path: Path) -> None:
+    evil = tmp_path / "evil.pt"
+    torch.save({"X_t": _Code()}, evil)
+    with pytest.raises(ThetaError, match=r"evil\.pt: refused: .*pickled code.*GLOBAL"):
+        peek(evil, 16)
+    # torch can only memory-map its zip format; an old-format file is read normally instead
+    legacy = tmp_path / "legacy.pt"
+    data = {"X_t": torch.zeros(4, 16, 2), "V": torch.zeros(4, 16, 2), "t": torch.zeros(4, 1)}
+    torch.save(data, legacy, _use_new_zipfile_serialization=False)
+    info = peek(legacy, 16)
+    assert (info.n, info.k, info.channels) == (4, 16, 2)

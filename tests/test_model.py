@@ -449,3 +449,24 @@ def test_cpu_small_example_is_a_valid_config() -> None:
     assert cfg.cpu
     built = build_theta(cfg.model_type, 2, cfg.hidden, cfg.layers, cfg.K, cfg.dropout)
     assert built["num_params"] < 1_000_000
+
+
+def test_cpu_small_quickstart_trains_about_900_steps() -> None:
+    """The quickstart (default synth + prepare, then cpu-small.json) trains ~900 steps, as
+    examples/README.md says: derived from the data defaults, so changing one shows up here."""
+    import numpy as np
+
+    from theta_cli.data import defaults as D
+    from theta_cli.data.chunking import n_chunks
+    from theta_cli.data.prepare import PrepareOptions
+    from theta_cli.data.split import split_counts
+    from theta_cli.data.splitfiles import plan_files
+
+    cfg = TrainConfig.model_validate_json((EXAMPLES / "cpu-small.json").read_text())
+    opts = PrepareOptions()
+    # Every synthetic agent has exactly D.POINTS finite fixes.
+    train_chunks = split_counts(D.AGENTS, opts.split)[0] * n_chunks(D.POINTS, opts.k, opts.overlap)
+    per_file = np.diff(plan_files(train_chunks, opts)) * opts.repeats
+    steps = sum(int(min(per_file[e % len(per_file)], cfg.epoch_limit)) // cfg.batch_size
+                for e in range(cfg.epochs))
+    assert steps == 896

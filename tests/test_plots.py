@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -57,8 +59,18 @@ def test_axis_labels_carry_units(tmp_path: Path) -> None:
     assert "(m)" in acc.get_ylabel() and "checkpoint" in acc.get_xlabel()
     assert [line.get_label() for line in acc.get_lines()] == ["acc_mean", "acc_median", "acc_std"]
     loss = plots.loss_figure("r", rows).axes[0]
-    assert "checkpoint" in loss.get_xlabel() and "loss" in loss.get_ylabel()
+    # Huber of an error in metres is in square metres.
+    assert "checkpoint" in loss.get_xlabel() and "(m²)" in loss.get_ylabel()
     assert list(loss.get_lines()[0].get_ydata()) == [r.avg_loss for r in rows]
+
+
+def test_loss_axis_goes_log_over_a_wide_range(tmp_path: Path) -> None:
+    rows = runlog.read_train_rows(_run(tmp_path, 4))  # avg_loss 1 .. 1/4: linear is fine
+    assert plots.loss_figure("r", rows).axes[0].get_yscale() == "linear"
+    wide = [replace(r, avg_loss=100.0 / 10**i) for i, r in enumerate(rows)]
+    assert plots.loss_figure("r", wide).axes[0].get_yscale() == "log"
+    bad = [replace(r, avg_loss=v) for r, v in zip(rows, (100.0, math.nan, 0.0, 1.0), strict=True)]
+    assert plots.loss_figure("r", bad).axes[0].get_yscale() == "linear"  # 0 has no log
 
 
 def test_corrupted_csv_names_the_line(tmp_path: Path) -> None:
@@ -87,6 +99,15 @@ def test_byte_chart_name_and_shading(tmp_path: Path) -> None:
     assert [tuple(round(v, 2) for v in (p.get_x(), p.get_x() + p.get_width())) for p in spans] == [
         (0.5, 2.5), (4.5, 5.5)
     ]
+    # Buckle bars take their region's colour (the shading alone hides behind wide bars).
+    from matplotlib.colors import to_hex
+
+    bars = [p for p in ax.patches if p not in spans]
+    assert [to_hex(b.get_facecolor()) for b in bars] == [to_hex(c) for c in (
+        plots.HEAD_COLOR, plots.HEAD_COLOR, plots.PAYLOAD_COLOR, plots.PAYLOAD_COLOR,
+        plots.TAIL_COLOR)]
+    # The legend sits in headroom above the tallest bar.
+    assert ax.get_ylim()[1] > max(row.byte_means) * 1.2
 
 
 def test_no_buckle_shading_when_q_zero(tmp_path: Path) -> None:
@@ -118,8 +139,8 @@ def test_heatmap_only_with_rows(tmp_path: Path) -> None:
     assert path == run.fig_dir / "byte-err-heatmap.png" and _is_png(path)
     groups = plots.heatmap_rows(runlog.read_byte_rows(run))
     fig = plots.heatmap_figure("r", groups)
-    panels = [ax for ax in fig.axes if ax.get_title() in ("velocity", "denoise")]
-    assert len(panels) == 2 and all("checkpoint" in ax.get_ylabel() for ax in panels)
+    panels = [ax for ax in fig.axes if ax.get_title() in ("mode: velocity", "mode: denoise")]
+    assert len(panels) == 2 and "checkpoint" in panels[0].get_ylabel()
 
 
 def test_write_all_includes_other_csv(tmp_path: Path) -> None:
@@ -131,3 +152,17 @@ def test_write_all_includes_other_csv(tmp_path: Path) -> None:
     names = sorted(p.name for p in out)
     assert names == ["acc-ckpt.png", "bench.png", "byte-err-heatmap.png", "loss-ckpt.png"]
     assert all(_is_png(p) for p in out)
+
+
+def test_superseded_train_history_gets_the_acc_chart(tmp_path: Path) -> None:
+    # A resume from an older checkpoint sets later rows aside under the train header.
+    run = _run(tmp_path, 3)
+    aside = run.log_dir / "train_data.superseded_20260101_000000.csv"
+    aside.write_text(run.train_csv.read_text())
+    out = plots.write_other_csv_charts(run)
+    assert out == [run.fig_dir / "train_data.superseded_20260101_000000.png"] and _is_png(out[0])
+    lines = aside.read_text().splitlines()
+    bad = lines[1].replace(lines[1].split(",")[4], "x", 1)
+    aside.write_text("\n".join([lines[0], bad]) + "\n")
+    with pytest.raises(ThetaError, match=r"superseded_20260101_000000\.csv:2: column 'acc_mean'"):
+        plots.write_other_csv_charts(run)

@@ -121,6 +121,10 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
     assert [p.name for _, _, p in run.checkpoints()] == ["ckpt_epoch0_step2.pt"]
     assert read_train_rows(run)[-1].ckpt_name == "ckpt_epoch0_step2.pt"
     assert "interrupted at epoch 0 step 2" in stopped.stderr
+    # the epoch's line shows where it stopped, and the resume command is the last word
+    out = stopped.stdout.splitlines()
+    assert out[-1].startswith("resume with: theta resume ")
+    assert re.match(r"epoch 1/2  step 2/6  loss \S+ ", out[-2]), out[-3:]
     assert not run.lock_path.exists()
     args = _resume_command(stopped.stdout)
     monkeypatch.undo()
@@ -157,8 +161,9 @@ def test_spec_spelling_resumes_and_sets_later_history_aside(
 def test_next_epoch_and_more_epochs_extend_the_run(theta_env: Path, tiny_run: RunLayout) -> None:
     run = _copy_run(tiny_run, theta_env)
     result = invoke(
-        "resume", run.ckpt_path(1, 4), "--next-epoch", "--epochs", "3", "--save-interval", "100"
-    )
+        "resume", run.ckpt_path(1, 4), "--next-epoch", "--epochs", "3", "--save-interval", "100",
+        "--threads", "1",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output + result.stderr
     assert "starting at epoch 2 step 0" in result.stdout
     # the rest of epoch 1 is skipped: its later row and checkpoint are set aside, not mixed in
@@ -170,6 +175,7 @@ def test_next_epoch_and_more_epochs_extend_the_run(theta_env: Path, tiny_run: Ru
     ]
     rc = load_run_config(run.config_path)
     assert (rc.epochs, rc.save_interval, rc.epoch, rc.step, rc.global_step) == (3, 100, 2, 6, 16)
+    assert rc.threads == 1 and "on cpu (1 thread)" in result.stdout
     payload = checkpoint.load_checkpoint(run.ckpt_path(2, 6))
     # warm-up is not repeated: the schedule continued from step 10, and now ends at step 18
     sched = payload[checkpoint.SCHEDULER]

@@ -97,7 +97,7 @@ def test_runtime_log_holds_every_printed_line(theta_env: Path, tiny_data: Path) 
     assert any("[ WARNING ] CUDA is not available" in ln for ln in lines)
     assert any(b.startswith("config: {") for b in bodies)
     assert any(b.startswith("checkpoint ckpt_epoch0_step6.pt: loss ") for b in bodies)
-    live = re.compile(r"epoch 1/1  step 6/6  loss \S+  lr \S+  .*samples/s  ETA")
+    live = re.compile(r"epoch 1/1  step 6/6  loss \S+  lr \S+  .*samples/s  took \d+:\d\d:\d\d$")
     assert any(live.match(b) for b in bodies)
 
 
@@ -112,18 +112,21 @@ def test_two_runs_started_in_the_same_second_get_distinct_directories(
 
 
 def test_options_override_the_config(theta_env: Path, tiny_data: Path) -> None:
+    threads_before = torch.get_num_threads()
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=100))
     result = invoke(
         "--models-dir", "m", "new", "--config", cfg, "--model-type", "cnn1d", "--layers", "1",
         "--hidden", "8", "--epochs", "1", "--batch-size", "32", "--lr", "0.002",
-        "--set", "seed=7", "--set", "early_stop_patience=3",
+        "--set", "seed=7", "--set", "early_stop_patience=3", "--threads", "1",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
+    assert "on cpu (1 thread)" in result.stdout
+    assert torch.get_num_threads() == threads_before, "the caller's thread count is restored"
     run = only_run(theta_env / "m")
     rc = load_run_config(run.config_path)
     assert run.name.startswith("cnn1d_")
     assert (rc.model_type, rc.layers, rc.hidden, rc.epochs, rc.batch_size) == ("cnn1d", 1, 8, 1, 32)
-    assert (rc.lr_init, rc.seed, rc.early_stop_patience) == (0.002, 7, 3)
+    assert (rc.lr_init, rc.seed, rc.early_stop_patience, rc.threads) == (0.002, 7, 3, 1)
     assert [p.name for _, _, p in run.checkpoints()] == ["ckpt_epoch0_step3.pt"]
 
 
@@ -288,3 +291,29 @@ def test_early_stop_on_a_plateau_says_why(theta_env: Path, tiny_data: Path) -> N
     ]
     assert "early stop after epoch 0: acc_mean has not improved for 1 checkpoints" in result.stdout
     assert "early stop" in run.runtime_log.read_text()
+
+
+# ---- avg_loss --------------------------------------------------------------------------------
+
+
+def test_avg_loss_is_the_mean_since_the_previous_checkpoint(
+    theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_loss = train_loop.Trainer._loss
+    seen: list[float] = []
+
+    def recording(self, xb, vb, tb):  # noqa: ANN001, ANN202
+        loss = real_loss(self, xb, vb, tb)
+        seen.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(train_loop.Trainer, "_loss", recording)
+    # 6 steps per epoch, save_interval 4: rows after steps 4 and 6; log_interval 3 reads the
+    # losses across that boundary, which must not change what each row averages
+    cfg = tiny_config(tiny_data, epochs=1, save_interval=4, log_interval=3)
+    result = invoke("--models-dir", "m", "new", "--config", write_config(theta_env / "c.json", cfg))
+    assert result.exit_code == 0, result.stderr
+    rows = read_train_rows(only_run(theta_env / "m"))
+    assert len(seen) == 6 and [r.step for r in rows] == [4, 6]
+    assert rows[0].avg_loss == pytest.approx(sum(seen[:4]) / 4, rel=1e-6)
+    assert rows[1].avg_loss == pytest.approx(sum(seen[4:]) / 2, rel=1e-6)

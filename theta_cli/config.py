@@ -21,7 +21,11 @@ MODEL_TYPES = ("hybrid", "transformer", "cnn1d", "nn", "mlp")
 SPEC_CONFIG_PATH = Path("src/config.json")
 
 #: Fields that may change when a run is resumed: none of them can break the run's state.
-RESUME_MUTABLE = frozenset({"epochs", "save_interval", "log_interval", "early_stop_patience"})
+#: (A different ``threads`` may change float rounding, so a bitwise-identical continuation
+#: needs the same value; the run itself stays valid.)
+RESUME_MUTABLE = frozenset(
+    {"epochs", "save_interval", "log_interval", "early_stop_patience", "threads"}
+)
 #: Architecture fields read by model_const / build_theta.
 ARCH_FIELDS = ("model_type", "hidden", "layers", "K", "dropout")
 
@@ -59,6 +63,9 @@ class TrainConfig(BaseModel):
     quick_val_path: str = "./dataset/quick_val.pt"
     epoch_limit: int = Field(37000, ge=1)
     early_stop_patience: int = Field(0, ge=0, description="0 = never stop early")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; null = torch's default (one per core)"
+    )
 
     @model_validator(mode="after")
     def _check_relations(self) -> TrainConfig:

@@ -327,7 +327,8 @@ def render_run(d: dict[str, Any]) -> list[Any]:
         Panel(f"{_params(d['num_params'])} trainable parameters", title="model",
               title_align="left"),
         Panel(data, title="data", title_align="left"),
-        Panel(f"delta_curr = {d['huber_delta']}", title="huber delta", title_align="left"),
+        Panel(f"delta_curr = {d['huber_delta']:.6g} m", title="huber delta",
+              title_align="left"),
         Panel(ck if d["checkpoints"] else "no checkpoints",
               title=f"checkpoints ({len(d['checkpoints'])} on disk, {d['csv_rows']} CSV rows)",
               title_align="left"),
@@ -355,8 +356,10 @@ def render_ckpt(d: dict[str, Any]) -> Any:
     from theta_cli.prune import human_size
 
     grid = Table.grid(padding=(0, 2))
-    for key in ("epoch", "step", "global_step", "lr", "huber_delta"):
+    for key in ("epoch", "step", "global_step"):
         grid.add_row(key, str(d[key]))
+    grid.add_row("lr", f"{d['lr']:.6g}")
+    grid.add_row("huber_delta", f"{d['huber_delta']:.6g} m")
     grid.add_row("size", human_size(d["size"]))
     grid.add_row("architecture", ", ".join(f"{k}={v}" for k, v in d["architecture"].items()))
     grid.add_row("stored tensor elements", f"{d['state_elements']:,}")

@@ -1,4 +1,5 @@
-"""The one live line per epoch: epoch, step/total, running loss, lr, samples/s and ETA.
+"""The one live line per epoch: epoch, step/total, running loss, lr, samples/s and ETA
+(the time the epoch took, once it is done).
 
 It is redrawn only when the trainer calls ``update`` (every ``log_interval`` steps), never by a
 background thread, so it costs nothing between updates. When the epoch ends the line stays on
@@ -9,6 +10,7 @@ printed once, as an ordinary log line.
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import timedelta
 from types import TracebackType
@@ -17,6 +19,13 @@ from rich.live import Live
 from rich.text import Text
 
 from theta_cli import logs
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _eta(seconds: float) -> str:
@@ -45,12 +54,15 @@ class EpochLine:
         done = self.step - self.start_step
         rate = done / elapsed
         sps = rate * self.batch_size
-        eta = (self.total - self.step) / rate if rate > 0 else float("nan")
+        if self.step >= self.total:  # a finished epoch: how long it took beats "ETA 0:00:00"
+            timing = f"took {_eta(elapsed)}"
+        else:
+            timing = f"ETA {_eta((self.total - self.step) / rate if rate > 0 else float('nan'))}"
         loss = "-" if self.loss is None else f"{self.loss:.4f}"
         lr = "-" if self.lr is None else f"{self.lr:.3e}"
         return (
             f"epoch {self.epoch + 1}/{self.epochs}  step {self.step}/{self.total}  "
-            f"loss {loss}  lr {lr}  {sps:,.0f} samples/s  ETA {_eta(eta)}"
+            f"loss {loss}  lr {lr}  {sps:,.0f} samples/s  {timing}"
         )
 
     def __enter__(self) -> EpochLine:
@@ -63,7 +75,10 @@ class EpochLine:
             auto_refresh=False,
             transient=False,
             redirect_stdout=False,
-            redirect_stderr=False,
+            # Warnings go to stderr; written straight to the terminal they would land on the live
+            # line's row. When stderr is that terminal too, Rich prints them above the line.
+            # Redirected stderr (2>file) is left alone: its lines must stay in the file.
+            redirect_stderr=_isatty(sys.stderr),
         )
         self._live.start()
         return self

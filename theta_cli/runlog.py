@@ -82,8 +82,10 @@ def _num(path: Path, line: int, name: str, raw: str, kind: type) -> float | int:
     return value
 
 
-def read_train_rows(run: RunLayout) -> list[TrainRow]:
-    path = run.train_csv
+def read_train_rows(run: RunLayout, path: Path | None = None) -> list[TrainRow]:
+    """The run's train_data.csv rows; ``path`` reads another file with the same header instead
+    (e.g. the ``train_data.superseded_*.csv`` a resume from an older checkpoint sets aside)."""
+    path = run.train_csv if path is None else path
     rows = []
     for line, raw in _read(path, TRAIN_CSV_HEADER):
         if len(raw) != len(TRAIN_CSV_HEADER):

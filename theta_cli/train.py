@@ -23,7 +23,9 @@ masks; and the loss statistics never depend on when the loop happened to read th
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from theta_cli import logs
@@ -56,6 +58,7 @@ __all__ = [
     "converge_detector",
     "model_house_builder",
     "run_training",
+    "torch_threads",
     "training_initializer",
 ]
 
@@ -64,8 +67,6 @@ log = logs.get_logger()
 
 def run_training(request: NewRequest | ResumeRequest) -> Outcome:
     """The spec's main(): cleanup, solve, initialise, build the house, train."""
-    from theta_cli import lock
-
     cleanup_memory()
     if isinstance(request, NewRequest):
         log.info(f"config from {request.source}", extra={"console": False})
@@ -73,6 +74,13 @@ def run_training(request: NewRequest | ResumeRequest) -> Outcome:
     if plan.nothing_left is not None:
         log.info(plan.nothing_left)
         return Outcome("nothing_left", plan.nothing_left, plan.run, plan.resume_ckpt)
+    with torch_threads(plan.config.threads):
+        return _train(plan)
+
+
+def _train(plan: Plan) -> Outcome:
+    from theta_cli import lock
+
     # Everything that can refuse the run, loading the checkpoint into the model included,
     # happens before the first write.
     engine = training_initializer(plan)
@@ -96,10 +104,40 @@ def run_training(request: NewRequest | ResumeRequest) -> Outcome:
             lock.release(run.lock_path, plan.lock_info)
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU thread count for the block; None keeps torch's default (one per core).
+
+    On a small or shared machine, fewer threads than cores is often faster for small models:
+    per-op threading overhead dominates and the threads compete with other jobs. The previous
+    count is restored after, so a caller in the same process (a test, a notebook) is unaffected.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _abandon_new_run(run: RunLayout) -> None:
     logs.detach_run_log()
     if not run.checkpoints():
         shutil.rmtree(run.root, ignore_errors=True)
+
+
+def _device_text(plan: Plan) -> str:
+    import torch
+
+    if plan.device.type != "cpu":
+        return str(plan.device)
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'s' if n != 1 else ''})"
 
 
 def _log_setup(plan: Plan, engine: Engine, qv_source: str, qv: dict[str, torch.Tensor]) -> None:
@@ -107,12 +145,12 @@ def _log_setup(plan: Plan, engine: Engine, qv_source: str, qv: dict[str, torch.T
     ep = loader.plan(plan.start_epoch)
     log.info(
         f"model: {cfg.model_type} hidden={cfg.hidden} layers={cfg.layers} K={cfg.K} "
-        f"({engine.num_params:,} parameters) on {plan.device}"
+        f"({engine.num_params:,} parameters) on {_device_text(plan)}"
     )
     log.info(
         f"data: {len(loader.files)} train file(s) in {loader.train_dir}; "
         f"{ep.samples} samples, {ep.steps} steps per epoch; "
-        f"{engine.scheduler.total_steps} steps over {cfg.epochs} epochs"
+        f"{engine.scheduler.total_steps} steps over {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}"
     )
     total = engine.scheduler.total_steps
     if plan.mode == "new" and cfg.warmup_steps >= total:

@@ -255,7 +255,10 @@ class Trainer:
                     msg = f"early stop after epoch {epoch}: {verdict.reason}"
                     log.info(msg)
                     return Outcome("early_stopped", msg, self.run, self.last_ckpt)
-        msg = f"finished: {self.cfg.epochs} epochs, {self.global_step} steps; last {self.last_ckpt}"
+        n = self.cfg.epochs
+        msg = (
+            f"finished: {n} epoch{'s' * (n != 1)}, {self.global_step} steps; last {self.last_ckpt}"
+        )
         log.info(msg)
         return Outcome("finished", msg, self.run, self.last_ckpt)
 
@@ -266,6 +269,7 @@ class Trainer:
         log.debug(f"epoch {epoch}: {ep.info.path.name}, {ep.samples} samples, {ep.steps} steps")
         save_every, log_every = self.cfg.save_interval, self.cfg.log_interval
         verdict: Verdict | None = None
+        interrupted: str | None = None
         step = start_step
         with EpochLine(epoch, self.cfg.epochs, ep.steps, self.cfg.batch_size, start_step) as line:
             try:
@@ -287,11 +291,14 @@ class Trainer:
                     if self.sigint.requested:
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
-                self._on_interrupt(epoch, step)
+                interrupted = self._on_interrupt(epoch, step, line)
+        # Reported once the live line is final, so the resume command is the last thing shown.
+        if interrupted is not None:
+            self._report_interrupt(interrupted)
         return verdict
 
-    def _on_interrupt(self, epoch: int, step: int) -> None:
-        """Save the current step (if its state is whole) and say how to resume."""
+    def _on_interrupt(self, epoch: int, step: int, line: EpochLine) -> str:
+        """Save the current step if its state is whole; return what happened, for the report."""
         why = "interrupted"
         if self._phase in (_UPDATE, _SAVE):
             why = "interrupted while updating or saving (that step's state is incomplete)"
@@ -299,9 +306,9 @@ class Trainer:
             if self._phase != _COMPUTE:  # between steps: the current RNG state is the right one
                 self._rng_at_step = None
             self._phase = _IDLE
-            self._flush(epoch, step)
+            line.update(step, self._flush(epoch, step), self.scheduler.last_lr)
             self.save_checkpoint_and_log(epoch, step)
-        self._report_interrupt(f"{why} at epoch {epoch} step {step}")
+        return f"{why} at epoch {epoch} step {step}"
 
     def _report_interrupt(self, what: str) -> None:
         if self.last_ckpt is None:

@@ -188,7 +188,8 @@ def _print_prepare(summary: Any) -> None:
         f"quick_val {summary.quick_val:,} samples; wrote {', '.join(map(str, wrote))}"
     )
     if summary.quick_val == 0:
-        log.warning("no quick_val.pt written: the val split is empty")
+        why = "--quick-val 0" if summary.options.quick_val == 0 else "the val split is empty"
+        log.warning(f"no quick_val.pt written: {why}")
     if summary.out_of_order_agents:
         log.warning(
             f"{len(summary.out_of_order_agents)} agent(s) have rows in a later raw file that "

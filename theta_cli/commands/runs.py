@@ -101,11 +101,13 @@ def _print_eval(res: object) -> None:
     assert isinstance(res, EvalResult)
     row, s = res.row, res.summary
     nb = len(row.byte_means)
-    table = Table(
-        title=f"{row.ckpt_name}: {row.mode} error per byte, {res.samples} samples of "
-        f"{res.data.name} ({res.device})",
-        title_justify="left",
+    # The heading goes on its own line: as a table title it would wrap at the narrow table's width.
+    logs.console.print(
+        f"{row.ckpt_name}: {row.mode} error per byte, Q1={row.q1} Q2={row.q2}, "
+        f"{res.samples} samples of {res.data.name} ({res.device})",
+        soft_wrap=True,
     )
+    table = Table()
     table.add_column("region")
     table.add_column("bytes", justify="right")
     table.add_column("mean error (m)", justify="right")

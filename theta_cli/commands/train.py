@@ -15,8 +15,9 @@ _CONFIG_HELP = "Base config JSON [default: ./src/config.json if present, else bu
 _SET_HELP = "Override any config field, e.g. --set seed=1 (repeatable)."
 _RESUME_SET_HELP = (
     "Override a field that cannot break the run: epochs, save_interval, log_interval, "
-    "early_stop_patience (repeatable)."
+    "early_stop_patience, threads (repeatable)."
 )
+_THREADS_HELP = "torch CPU threads [default: torch's, one per core]; try 1 on a busy machine."
 
 
 def _given(flags: dict[str, object]) -> dict[str, object]:
@@ -36,6 +37,7 @@ def new(
     epochs: int | None = typer.Option(None, "--epochs", help="Number of epochs."),
     train_dir: str | None = typer.Option(None, "--train-dir", help="Directory of train *.pt."),
     cpu: bool | None = typer.Option(None, "--cpu/--no-cpu", help="Force CPU (or allow CUDA)."),
+    threads: int | None = typer.Option(None, "--threads", help=_THREADS_HELP),
     set_: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE", help=_SET_HELP),
 ) -> None:
     """Start a new training run in <models-dir>/<model_type>_<YYYYmmdd_HHMMSS>/.
@@ -55,6 +57,7 @@ def new(
         "epochs": epochs,
         "train_dir": train_dir,
         "cpu": cpu,
+        "threads": threads,
     }
     overrides = {**cfgmod.parse_set_options(set_), **_given(flags)}
     cfg = cfgmod.apply_overrides(base, overrides, "command-line override")
@@ -77,6 +80,9 @@ def resume(
     early_stop_patience: int | None = typer.Option(
         None, "--early-stop-patience", help="Checkpoints without improvement before stopping."
     ),
+    threads: int | None = typer.Option(
+        None, "--threads", help=_THREADS_HELP + " Another count than the run's may change rounding."
+    ),
     set_: list[str] | None = typer.Option(
         None, "--set", metavar="KEY=VALUE", help=_RESUME_SET_HELP
     ),
@@ -93,6 +99,7 @@ def resume(
         "save_interval": save_interval,
         "log_interval": log_interval,
         "early_stop_patience": early_stop_patience,
+        "threads": threads,
     }
     overrides = {**cfgmod.parse_set_options(set_), **_given(flags)}
     try:
