@@ -144,3 +144,14 @@ def test_gpu_spec_example_is_the_spec_config() -> None:
     path = Path(__file__).parent.parent / "examples" / "gpu-spec.json"
     cfg, _ = load_train_config(path)
     assert cfg == TrainConfig()
+
+
+def test_attn_dropout_is_validated_and_architectural():
+    from theta_cli.config import ARCH_FIELDS, RESUME_MUTABLE, TrainConfig
+
+    assert TrainConfig().attn_dropout == 0.0
+    assert "attn_dropout" in ARCH_FIELDS and "attn_dropout" not in RESUME_MUTABLE
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        TrainConfig(attn_dropout=1.0)

@@ -470,3 +470,17 @@ def test_cpu_small_quickstart_trains_about_900_steps() -> None:
     steps = sum(int(min(per_file[e % len(per_file)], cfg.epoch_limit)) // cfg.batch_size
                 for e in range(cfg.epochs))
     assert steps == 896
+
+
+def test_build_from_config_passes_attn_dropout():
+    # The config switch is the only way a run turns attention-weight dropout back on.
+    from theta_cli.archs.layers import AttentionBlock
+    from theta_cli.config import TrainConfig
+    from theta_cli.model import build_from_config
+
+    cfg = TrainConfig(model_type="hybrid", K=32, hidden=16, layers=1, attn_dropout=0.3)
+    model = build_from_config(cfg)["model"]
+    rates = {m.attn_dropout for m in model.modules() if isinstance(m, AttentionBlock)}
+    assert rates == {0.3}
+    off = build_from_config(TrainConfig(model_type="hybrid", K=32, hidden=16, layers=1))["model"]
+    assert {m.attn_dropout for m in off.modules() if isinstance(m, AttentionBlock)} == {0.0}

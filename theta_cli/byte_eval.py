@@ -190,9 +190,9 @@ def checkpoint_config(payload: dict[str, Any], source: Path) -> RunConfig:
 
 def model_from_checkpoint(payload: dict[str, Any], cfg: RunConfig, source: Path) -> nn.Module:
     """Rebuild the checkpoint's model (eval mode, CPU)."""
-    from theta_cli.model import build_theta
+    from theta_cli.model import build_from_config
 
-    model = build_theta(cfg.model_type, 2, cfg.hidden, cfg.layers, cfg.K, cfg.dropout)["model"]
+    model = build_from_config(cfg)["model"]
     try:
         model.load_state_dict(payload[checkpoint.MODEL])
     except (RuntimeError, TypeError, AttributeError) as e:

@@ -27,7 +27,7 @@ RESUME_MUTABLE = frozenset(
     {"epochs", "save_interval", "log_interval", "early_stop_patience", "threads"}
 )
 #: Architecture fields read by model_const / build_theta.
-ARCH_FIELDS = ("model_type", "hidden", "layers", "K", "dropout")
+ARCH_FIELDS = ("model_type", "hidden", "layers", "K", "dropout", "attn_dropout")
 
 
 class TrainConfig(BaseModel):
@@ -42,6 +42,9 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(32, ge=1)
     cpu: bool = False
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    attn_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on attention weights (off: slow on CPU)"
+    )
     epochs: int = Field(10, ge=1)
     hidden: int = Field(384, ge=1)
     huber_delta_path: str = "./dataset/state/huber_delta.json"

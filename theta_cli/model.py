@@ -80,7 +80,8 @@ def build_theta(
     Initialisation draws from torch's global RNG, so ``torch.manual_seed`` fixes it.
     ``heads`` (attention models only) defaults to ``default_heads(hidden)``; a run's config has
     no field for it, so runs always use the default. ``attn_dropout`` turns on dropout over the
-    attention weights (off by default: it is slow on CPU). Bad arguments raise ValueError.
+    attention weights (off by default: it is slow on CPU; config field ``attn_dropout``).
+    Bad arguments raise ValueError.
     """
     if model_type not in MODEL_TYPES:
         raise ValueError(
@@ -111,6 +112,19 @@ def build_theta(
     else:
         model = cls(coord_dim, hidden, layers, K, dropout)
     return {"model": model, "num_params": count_parameters(model)}
+
+
+def build_from_config(cfg: Any) -> dict[str, Any]:
+    """``build_theta`` with the architecture fields of a TrainConfig / RunConfig."""
+    return build_theta(
+        cfg.model_type,
+        2,
+        cfg.hidden,
+        cfg.layers,
+        cfg.K,
+        cfg.dropout,
+        attn_dropout=getattr(cfg, "attn_dropout", 0.0),
+    )
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -158,6 +172,8 @@ def _arch_from_config(path: Path) -> dict[str, Any]:
         "K": data["K"],
         "dropout": data.get("dropout", 0.1),
     }
+    if "attn_dropout" in data:
+        arch["attn_dropout"] = data["attn_dropout"]
     if "heads" in data:  # only a hand-written architecture file can carry it (see build_theta)
         arch["heads"] = data["heads"]
     return arch

@@ -35,11 +35,11 @@ def training_initializer(plan: Plan) -> Engine:
     """Build model, optimizer and schedule on the device; restore them from the checkpoint."""
     import torch
 
-    from theta_cli.model import build_theta
+    from theta_cli.model import build_from_config
 
     cfg = plan.config
     torch.manual_seed(cfg.seed)  # fixes the initial weights of a new run
-    built = build_theta(cfg.model_type, 2, cfg.hidden, cfg.layers, cfg.K, cfg.dropout)
+    built = build_from_config(cfg)
     model: torch.nn.Module = built["model"].to(plan.device)
     model.train()
     optimizer = build_optimizer(model.parameters(), cfg.lr_init, cfg.weight_decay, plan.device.type)
