@@ -12,6 +12,7 @@ Tests must not modify either; copy them (shutil.copytree) to change anything.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ def reset_theta_globals() -> None:
     for h in list(log.handlers):
         log.removeHandler(h)
         h.close()
+    log.propagate = True
+    log.setLevel(logging.NOTSET)
 
 
 def assert_refused(result: Result, *needles: str) -> None:

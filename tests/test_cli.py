@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import typer
+from conftest import reset_theta_globals
 from typer.testing import CliRunner
 
 from theta_cli import __version__, layout, logs
@@ -24,12 +25,7 @@ def clean_globals(monkeypatch, tmp_path):
     monkeypatch.delenv(layout.MODELS_DIR_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     yield
-    log = logs.get_logger()
-    for h in list(log.handlers):
-        log.removeHandler(h)
-        h.close()
-    log.propagate = True
-    log.setLevel(logging.NOTSET)
+    reset_theta_globals()
 
 
 def test_import_leaves_heavy_modules_out():

@@ -3,13 +3,13 @@ traceback; bugs say so in one line unless THETA_DEBUG asks for the traceback."""
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 import textwrap
 
 import pytest
 import typer
+from conftest import reset_theta_globals
 from typer.testing import CliRunner
 
 from theta_cli import logs
@@ -25,12 +25,7 @@ def fresh_logger(monkeypatch):
     logs.setup()
     yield
     logs.detach_run_log()
-    log = logs.get_logger()
-    for h in list(log.handlers):
-        log.removeHandler(h)
-        h.close()
-    log.propagate = True
-    log.setLevel(logging.NOTSET)
+    reset_theta_globals()
 
 
 def _app(tmp_path) -> ThetaTyper:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import pytest
+from conftest import reset_theta_globals
 
 from theta_cli import logs
 
@@ -19,12 +19,7 @@ def fresh_logger():
     logs.setup()
     yield
     logs.detach_run_log()
-    log = logs.get_logger()
-    for h in list(log.handlers):
-        log.removeHandler(h)
-        h.close()
-    log.propagate = True
-    log.setLevel(logging.NOTSET)
+    reset_theta_globals()
 
 
 def _file_lines(path) -> list[tuple[str, str]]:
