@@ -239,3 +239,17 @@ def test_corrupted_byte_csv_reported_with_line(run: RunLayout, tmp_path: Path, m
     assert res.exit_code == 2 and "byte_wise_err.csv:3" in res.stderr
     res = invoke(tmp_path / "models", "info", run.name)
     assert res.exit_code == 2 and "byte_wise_err.csv:3: column 'byte_2_mean'" in res.stderr
+
+
+def test_noisy_baseline_is_norm_of_v_in_both_modes(tmp_path: Path) -> None:
+    # The baseline printed beside every figure: the raw noisy track's error ‖X1 − X0‖ = ‖V‖.
+    data = make_quick_val(tmp_path / "q.pt", n=7)
+    files = [tmp_path / "q.pt"]
+    expect = data["V"].double().norm(dim=-1).mean(0).reshape(K // 8, 8).mean(1).tolist()
+    for mode in byte_eval.MODES:
+        got = byte_eval.byte_means_of(zeros, byte_eval.iter_batches(files, K, 4, None), K, mode)
+        assert got.samples == 7
+        assert list(got.noisy) == pytest.approx(expect, rel=1e-6)
+    # A zero-velocity model is exactly as wrong as the noisy input in velocity mode.
+    vel = byte_eval.byte_means_of(zeros, byte_eval.iter_batches(files, K, 4, None), K, "velocity")
+    assert list(vel.means) == pytest.approx(list(vel.noisy), rel=1e-9)

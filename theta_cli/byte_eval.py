@@ -4,9 +4,11 @@ Per point, one of two errors, in metres:
     velocity  ‖v̂ − V‖₂ with v̂ = θ(X_t, t) at each sample's own t (the same measure as acc)
     denoise   rebuild X0, X1 from (X_t, V, t), Euler-integrate X1 from t = 1 to 0 in ``steps``
               steps, and take ‖X̂0 − X0‖₂
-Per byte (8 consecutive points), the mean over every tested chunk. Because every byte has the
-same number of points, a region's mean (head buckle = first Q1 bytes, payload, tail buckle = last
-Q2 bytes) is the plain mean of its byte means.
+Per byte (8 consecutive points), the mean over every tested chunk. Beside it, the same means of
+the raw noisy error ‖X1 − X0‖₂ = ‖V‖₂ (what the noisy track is off by, and also the velocity
+error of a model that predicts zero), so every figure has its baseline next to it. Because every
+byte has the same number of points, a region's mean (head buckle = first Q1 bytes, payload, tail
+buckle = last Q2 bytes) is the plain mean of its byte means.
 
 The result is appended to ``log/byte_wise_err.csv`` (``layout.byte_csv_header``: the spec's
 columns plus ``mode`` after Q2). Appends are serialised by an advisory lock on
@@ -22,7 +24,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from theta_cli import checkpoint, epochfile, flow, runlog
 from theta_cli.config import RunConfig, format_validation_error
@@ -139,6 +141,12 @@ def iter_batches(
         del data
 
 
+class ByteMeans(NamedTuple):
+    means: tuple[float, ...]  # the mode's error per byte
+    samples: int
+    noisy: tuple[float, ...]  # ‖V‖ per byte: the raw noisy track's error
+
+
 def byte_means_of(
     model: Model,
     batches: Iterator[Batch],
@@ -148,14 +156,15 @@ def byte_means_of(
     device: str = "cpu",
     progress: Progress | None = None,
     total: Callable[[], int] | None = None,
-) -> tuple[tuple[float, ...], int]:
-    """Mean error per byte over every sample of ``batches``; returns (means, sample count)."""
+) -> ByteMeans:
+    """Mean error per byte over every sample of ``batches``, with the noisy baseline."""
     import torch
 
     if mode not in MODES:
         raise ThetaError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
     on_cuda = device.startswith("cuda")
     point_sum = torch.zeros(k, dtype=torch.float64, device=device)
+    noisy_sum = torch.zeros(k, dtype=torch.float64, device=device)
     n = 0
     with torch.inference_mode():
         for x_t, v, t in batches:
@@ -164,6 +173,7 @@ def byte_means_of(
             err = point_errors(model, x_t, v, t, mode, steps)
             # Sum in float64: a val split has millions of points per position.
             point_sum += err.sum(dim=0, dtype=torch.float64)
+            noisy_sum += v.norm(dim=-1).sum(dim=0, dtype=torch.float64)
             n += int(x_t.shape[0])
             if progress is not None:
                 progress(n, total() if total is not None else n)
@@ -172,7 +182,10 @@ def byte_means_of(
     per_byte = (point_sum / n).reshape(k // BYTE, BYTE).mean(dim=1)
     if not bool(torch.isfinite(per_byte).all()):
         raise ThetaError("the model produced non-finite errors (NaN/inf weights or outputs?)")
-    return tuple(float(x) for x in per_byte.cpu()), n
+    noisy = (noisy_sum / n).reshape(k // BYTE, BYTE).mean(dim=1)
+    return ByteMeans(
+        tuple(float(x) for x in per_byte.cpu()), n, tuple(float(x) for x in noisy.cpu())
+    )
 
 
 def checkpoint_config(payload: dict[str, Any], source: Path) -> RunConfig:
@@ -229,6 +242,7 @@ class EvalResult:
     run: RunLayout
     row: runlog.ByteRow
     summary: ByteSummary
+    noisy: tuple[float, ...]  # per-byte mean of the raw noisy error ‖V‖
     samples: int
     data: Path
     device: str
@@ -280,7 +294,7 @@ def evaluate(
     batches = iter_batches(files, cfg.K, req.batch_size, req.limit, on_file=grow)
     ctx = progress_factory() if progress_factory is not None else contextlib.nullcontext(None)
     with ctx as progress:
-        means, n = byte_means_of(
+        means, n, noisy = byte_means_of(
             model, batches, cfg.K, req.mode, req.steps, device,
             progress=progress, total=lambda: known[0],
         )
@@ -290,7 +304,7 @@ def evaluate(
     from theta_cli import plots
 
     chart = plots.write_byte_chart(run, row)
-    return EvalResult(run, row, summary, n, data, device, chart)
+    return EvalResult(run, row, summary, noisy, n, data, device, chart)
 
 
 @contextlib.contextmanager

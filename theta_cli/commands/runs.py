@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,22 +112,36 @@ def _print_eval(res: object) -> None:
     table.add_column("region")
     table.add_column("bytes", justify="right")
     table.add_column("mean error (m)", justify="right")
-    lines = [("overall", f"1-{nb}", s.overall)]
+    table.add_column("noisy (m)", justify="right")
+    # Bytes are 1-based; (region, first byte, last byte, mean error).
+    spans = [("overall", 1, nb, s.overall)]
     if s.head is not None:
-        lines.append(("head buckle", f"1-{row.q1}", s.head))
-    lines.append(("payload", f"{row.q1 + 1}-{nb - row.q2}", s.payload))
+        spans.append(("head buckle", 1, row.q1, s.head))
+    spans.append(("payload", row.q1 + 1, nb - row.q2, s.payload))
     if s.tail is not None:
-        lines.append(("tail buckle", f"{nb - row.q2 + 1}-{nb}", s.tail))
+        spans.append(("tail buckle", nb - row.q2 + 1, nb, s.tail))
     for i, (byte, mean) in enumerate(s.worst, start=1):
-        lines.append((f"worst #{i}", str(byte), mean))
-    for region, span, value in lines:
-        table.add_row(region, span, f"{value:.3f}")
+        spans.append((f"worst #{i}", byte, byte, mean))
+    lines = []
+    for region, lo, hi, value in spans:
+        noisy = math.fsum(res.noisy[lo - 1 : hi]) / (hi - lo + 1)
+        span = str(lo) if lo == hi and region.startswith("worst") else f"{lo}-{hi}"
+        lines.append((region, span, value, noisy))
+        table.add_row(region, span, f"{value:.3f}", f"{noisy:.3f}")
     logs.console.print(table, soft_wrap=False)
+    logs.console.print(
+        "noisy = ‖X1 − X0‖, the raw noisy track's error (also the velocity error of a model "
+        "that predicts zero)",
+        soft_wrap=True,
+    )
     log = logs.get_logger()
     # The table is for the screen; runtime.log gets the same numbers as plain lines.
-    for region, span, value in lines:
-        log.info(f"{row.ckpt_name} {row.mode}: {region} (bytes {span}) {value:.4f} m",
-                 extra={"console": False})
+    for region, span, value, noisy in lines:
+        log.info(
+            f"{row.ckpt_name} {row.mode}: {region} (bytes {span}) {value:.4f} m "
+            f"(noisy {noisy:.4f} m)",
+            extra={"console": False},
+        )
     log.info(f"appended a row to {res.run.byte_csv}")
     if res.chart is not None:
         log.info(f"wrote {res.chart}")
