@@ -7,7 +7,7 @@ import pytest
 import torch
 from _runfab import K, invoke, make_quick_val, make_run, reset_cli_state, tiny_config
 
-from theta_cli import byte_eval, epochfile, flow, runlog
+from theta_cli import byte_eval, checkpoint, epochfile, flow, runlog
 from theta_cli.errors import ThetaError
 from theta_cli.layout import RunLayout
 
@@ -114,7 +114,7 @@ def _stub_zero_model(monkeypatch) -> None:
         def forward(self, x, t):
             return torch.zeros_like(x)
 
-    monkeypatch.setattr(byte_eval, "model_from_checkpoint", lambda *a: Zero())
+    monkeypatch.setattr(checkpoint, "build_model", lambda *a: Zero())
 
 
 def test_cli_buckle_head_hand_computation(run: RunLayout, tmp_path: Path, monkeypatch) -> None:
@@ -180,8 +180,8 @@ def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, m
                  "--steps", "3", "--batch-size", "7")
     assert res.exit_code == 0, res.output
     payload = checkpoint.load_checkpoint(ckpt)
-    cfg = byte_eval.checkpoint_config(payload, ckpt)
-    model = byte_eval.model_from_checkpoint(payload, cfg, ckpt)
+    cfg = checkpoint.stored_config(payload, ckpt)
+    model = checkpoint.build_model(payload, cfg, ckpt)
     data, _ = epochfile.load(tmp_path / "quick_val.pt")
     x_t, v, t = data["X_t"], data["V"], data["t"]
     with torch.no_grad():

@@ -8,7 +8,6 @@ import torch
 from _runfab import invoke, make_run, reset_cli_state
 
 from theta_cli import checkpoint
-from theta_cli.byte_eval import checkpoint_config, model_from_checkpoint
 from theta_cli.export import export
 from theta_cli.layout import RunLayout
 from theta_cli.model import model_const
@@ -29,7 +28,7 @@ def _outputs(model: torch.nn.Module) -> torch.Tensor:
 
 def _checkpoint_model(ckpt: Path) -> torch.nn.Module:
     payload = checkpoint.load_checkpoint(ckpt)
-    return model_from_checkpoint(payload, checkpoint_config(payload, ckpt), ckpt)
+    return checkpoint.build_model(payload, checkpoint.stored_config(payload, ckpt), ckpt)
 
 
 def test_round_trip_outputs_equal(tmp_path: Path) -> None:

@@ -24,16 +24,14 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from theta_cli import checkpoint, epochfile, flow, runlog
-from theta_cli.config import RunConfig, format_validation_error
 from theta_cli.errors import ThetaError
 from theta_cli.layout import BYTE, RunLayout
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 MODES = ("velocity", "denoise")
 DEFAULT_BATCH = 256
@@ -188,36 +186,6 @@ def byte_means_of(
     )
 
 
-def checkpoint_config(payload: dict[str, Any], source: Path) -> RunConfig:
-    """The run config stored in a checkpoint: the architecture its weights were trained with."""
-    from pydantic import ValidationError
-
-    raw = payload.get(checkpoint.CONFIG)
-    if not isinstance(raw, dict):
-        raise ThetaError(f"{source}: key 'config' is not a config dict")
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ThetaError(format_validation_error(e, f"{source} (config)")) from None
-
-
-def model_from_checkpoint(payload: dict[str, Any], cfg: RunConfig, source: Path) -> nn.Module:
-    """Rebuild the checkpoint's model (eval mode, CPU)."""
-    from theta_cli.model import build_from_config
-
-    model = build_from_config(cfg)["model"]
-    try:
-        model.load_state_dict(payload[checkpoint.MODEL])
-    except (RuntimeError, TypeError, AttributeError) as e:
-        # torch's message: a header line, then one line per kind of mismatch; keep the first.
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise ThetaError(
-            f"{source}: weights do not match the config's architecture ({detail[:200]})"
-        ) from None
-    return model.eval()
-
-
 def pick_device(cpu: bool) -> str:
     import torch
 
@@ -270,7 +238,7 @@ def evaluate(
     # A damaged log is reported (file:line) before minutes of evaluation, not after.
     runlog.read_byte_rows(run)
     payload = checkpoint.load_checkpoint(req.ckpt)
-    cfg = checkpoint_config(payload, req.ckpt)
+    cfg = checkpoint.stored_config(payload, req.ckpt)
     q1 = cfg.Q1 if req.q1 is None else req.q1
     q2 = cfg.Q2 if req.q2 is None else req.q2
     check_buckles(cfg.K, q1, q2)
@@ -281,7 +249,7 @@ def evaluate(
             "pass --data <val dir or epoch file>"
         )
     files = data_files(data)
-    model = model_from_checkpoint(payload, cfg, req.ckpt)
+    model = checkpoint.build_model(payload, cfg, req.ckpt)
     del payload
     device = pick_device(req.cpu)
     model.to(device)

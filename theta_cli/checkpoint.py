@@ -9,10 +9,15 @@ Keys (defined once here):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from theta_cli import atomic, safeload
 from theta_cli.errors import ThetaError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from theta_cli.config import RunConfig
 
 MODEL = "model_state_dict"
 OPTIMIZER = "optimizer_state_dict"
@@ -49,3 +54,35 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
     if missing:
         raise ThetaError(f"{path}: not a theta checkpoint (missing {', '.join(missing)})")
     return payload
+
+
+def stored_config(payload: dict[str, Any], source: Path) -> RunConfig:
+    """The run config stored in a checkpoint: the architecture its weights were trained with."""
+    from pydantic import ValidationError
+
+    from theta_cli.config import RunConfig, format_validation_error
+
+    raw = payload.get(CONFIG)
+    if not isinstance(raw, dict):
+        raise ThetaError(f"{source}: key 'config' is not a config dict")
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ThetaError(format_validation_error(e, f"{source} (config)")) from None
+
+
+def build_model(payload: dict[str, Any], cfg: RunConfig, source: Path) -> nn.Module:
+    """Rebuild the checkpoint's model (eval mode, CPU)."""
+    from theta_cli.model import build_from_config
+
+    model = build_from_config(cfg)["model"]
+    try:
+        model.load_state_dict(payload[MODEL])
+    except (RuntimeError, TypeError, AttributeError) as e:
+        # torch's message: a header line, then one line per kind of mismatch; keep the first.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise ThetaError(
+            f"{source}: weights do not match the config's architecture ({detail[:200]})"
+        ) from None
+    return model.eval()

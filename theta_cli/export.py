@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from theta_cli import atomic, checkpoint
-from theta_cli.byte_eval import checkpoint_config, model_from_checkpoint
 from theta_cli.errors import ThetaError
 from theta_cli.layout import WEIGHTS_FILE, RunLayout
 
@@ -38,9 +37,9 @@ def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: exists and is not a directory")
     payload = checkpoint.load_checkpoint(ckpt)
-    cfg = checkpoint_config(payload, ckpt)
+    cfg = checkpoint.stored_config(payload, ckpt)
     # Loading into the real architecture first proves the weights fit before anything is written.
-    model = model_from_checkpoint(payload, cfg, ckpt)
+    model = checkpoint.build_model(payload, cfg, ckpt)
     from theta_cli.model import count_parameters, save_weights
 
     # Weights first, config last: a config.json beside missing weights would look like a
