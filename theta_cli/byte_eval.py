@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from theta_cli import checkpoint, epochfile, flow, runlog
 from theta_cli.errors import ThetaError
 from theta_cli.layout import BYTE, RunLayout
+from theta_cli.metrics import per_point_error
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +93,7 @@ def point_errors(
     """Per-point error ``[B, K]`` in metres for one batch (see the module docstring)."""
     xy = x_t[..., :2]
     if mode == "velocity":
-        return (model(xy, t) - v).norm(dim=-1)
+        return per_point_error(model(xy, t), v)
     if mode == "denoise":
         x0, x1 = flow.recover_endpoints(xy, v, t)
         return (flow.euler_denoise(model, x1, steps) - x0).norm(dim=-1)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from theta_cli import checkpoint, runlog
-from theta_cli.config import RunConfig, TrainConfig, load_run_config
+from theta_cli.config import ARCH_FIELDS, RunConfig, TrainConfig, load_run_config
 from theta_cli.errors import ThetaError
 from theta_cli.layout import RunLayout, list_runs, models_dir
 
@@ -222,7 +222,7 @@ def ckpt_details(path: Path) -> dict[str, Any]:
     cfg = payload.get(checkpoint.CONFIG)
     arch = {}
     if isinstance(cfg, dict):
-        arch = {k: cfg.get(k) for k in ("model_type", "hidden", "layers", "K", "dropout")}
+        arch = {k: cfg.get(k) for k in ARCH_FIELDS}
     state = payload.get(checkpoint.MODEL)
     tensors = state.values() if isinstance(state, dict) else []
     return {

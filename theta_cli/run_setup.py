@@ -222,13 +222,11 @@ def _check_ckpt_matches(
             f"{path}: file name says epoch {epoch} step {step} but the checkpoint holds "
             f"epoch {payload[checkpoint.EPOCH]} step {payload[checkpoint.STEP]} (renamed?)"
         )
-    saved = payload[checkpoint.CONFIG]
-    if not isinstance(saved, dict):
-        raise ThetaError(f"{path}: checkpoint config is not a mapping")
+    saved = checkpoint.stored_config(payload, path)
     for key in ARCH_FIELDS:
-        if saved.get(key) != getattr(rc, key):
+        if getattr(saved, key) != getattr(rc, key):
             raise ThetaError(
-                f"{path}: checkpoint is from another architecture: {key}={saved.get(key)!r} "
+                f"{path}: checkpoint is from another architecture: {key}={getattr(saved, key)!r} "
                 f"but {rc.model_type} run config says {key}={getattr(rc, key)!r}"
             )
 
