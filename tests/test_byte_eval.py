@@ -253,3 +253,17 @@ def test_noisy_baseline_is_norm_of_v_in_both_modes(tmp_path: Path) -> None:
     # A zero-velocity model is exactly as wrong as the noisy input in velocity mode.
     vel = byte_eval.byte_means_of(zeros, byte_eval.iter_batches(files, K, 4, None), K, "velocity")
     assert list(vel.means) == pytest.approx(list(vel.noisy), rel=1e-9)
+
+
+def test_default_data_is_the_runs_own_quick_val(tmp_path: Path, monkeypatch) -> None:
+    # Training measures acc on the run's cached log/quick_val.pt when it drew one (no dataset
+    # quick_val.pt); eval-bytes must default to that same set, not fail or use another.
+    _stub_zero_model(monkeypatch)
+    run = make_run(tmp_path / "models", cfg=tiny_config(tmp_path, quick_val_path="gone.pt"))
+    cached = make_quick_val(run.log_dir / "quick_val.pt", n=5)
+    res = invoke(tmp_path / "models", "eval-bytes", run.name)
+    assert res.exit_code == 0, res.stderr
+    row = runlog.read_byte_rows(run)[-1]
+    expect = cached["V"].double().norm(dim=-1).mean(0).reshape(K // 8, 8).mean(1).tolist()
+    assert list(row.byte_means) == pytest.approx(expect, rel=1e-6)  # zero model: error = ‖V‖
+    assert "5 samples of quick_val.pt" in res.stdout

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from theta_cli import checkpoint, epochfile, flow, runlog
 from theta_cli.errors import ThetaError
 from theta_cli.layout import BYTE, RunLayout
-from theta_cli.metrics import per_point_error
+from theta_cli.metrics import RUN_QUICK_VAL, per_point_error, quick_val_file
 
 if TYPE_CHECKING:
     import torch
@@ -196,7 +196,7 @@ def pick_device(cpu: bool) -> str:
 @dataclass(frozen=True)
 class EvalRequest:
     ckpt: Path
-    data: Path | None = None  # None: the run config's quick_val_path
+    data: Path | None = None  # None: the run's quick_val set (metrics.quick_val_file)
     limit: int | None = None
     q1: int | None = None  # None: the run config's Q1
     q2: int | None = None
@@ -243,12 +243,17 @@ def evaluate(
     q1 = cfg.Q1 if req.q1 is None else req.q1
     q2 = cfg.Q2 if req.q2 is None else req.q2
     check_buckles(cfg.K, q1, q2)
-    data = Path(req.data) if req.data is not None else Path(cfg.quick_val_path)
-    if req.data is None and not data.exists():
-        raise ThetaError(
-            f"{data}: quick-val file (the run config's quick_val_path) not found; "
-            "pass --data <val dir or epoch file>"
-        )
+    if req.data is not None:
+        data = Path(req.data)
+    else:
+        # The same set the run's acc was measured on: its own cached sample, else quick_val_path.
+        found = quick_val_file(run, cfg.quick_val_path)
+        if found is None:
+            raise ThetaError(
+                f"{cfg.quick_val_path}: quick-val file (the run config's quick_val_path) not "
+                f"found, nor {run.log_dir / RUN_QUICK_VAL}; pass --data <val dir or epoch file>"
+            )
+        data = found
     files = data_files(data)
     model = checkpoint.build_model(payload, cfg, req.ckpt)
     del payload

@@ -113,15 +113,22 @@ def sample_quick_val(
     return {"X_t": x[idx].contiguous(), "V": v[idx].contiguous(), "t": t[idx].contiguous()}
 
 
+def quick_val_file(run: RunLayout, quick_val_path: str | Path) -> Path | None:
+    """The existing file the run's acc is measured on (sources 1 and 2 above), if any."""
+    for candidate in (run.log_dir / RUN_QUICK_VAL, Path(quick_val_path)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def load_quick_val(
     run: RunLayout, quick_val_path: str | Path, val_dir: str | Path, k: int, seed: int
 ) -> tuple[dict[str, torch.Tensor], str]:
     """The run's quick_val set and a description of where it came from (module docstring)."""
+    existing = quick_val_file(run, quick_val_path)
+    if existing is not None:
+        return epochfile.load(existing, expect_k=k)[0], str(existing)
     cached = run.log_dir / RUN_QUICK_VAL
-    if cached.is_file():
-        return epochfile.load(cached, expect_k=k)[0], str(cached)
-    if Path(quick_val_path).is_file():
-        return epochfile.load(quick_val_path, expect_k=k)[0], str(quick_val_path)
     data = sample_quick_val(val_dir, k, seed)
     epochfile.save(cached, data)
     return data, f"{val_dir} (drawn once, cached in {cached})"
