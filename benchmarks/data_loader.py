@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from theta_cli import epochfile
-from theta_cli.loader import EpochLoader
+from theta_cli.data import epochfile
+from theta_cli.engine.loader import EpochLoader
 
 
 def synthetic_file(directory: Path, n: int, k: int) -> Path:

@@ -26,10 +26,12 @@ from pathlib import Path
 
 import torch
 
-from theta_cli import atomic, checkpoint, info, runlog
-from theta_cli.config import RunConfig, TrainConfig
-from theta_cli.layout import RunLayout, ckpt_name
+from theta_cli.core import atomic, csvlog
+from theta_cli.core.config import RunConfig, TrainConfig
+from theta_cli.core.layout import RunLayout, ckpt_name
+from theta_cli.engine import checkpoint
 from theta_cli.model import build_theta
+from theta_cli.runs import info
 
 
 def fabricate(root: Path, n: int, hidden: int, layers: int, k: int) -> RunLayout:
@@ -58,9 +60,9 @@ def fabricate(root: Path, n: int, hidden: int, layers: int, k: int) -> RunLayout
             checkpoint.CONFIG: rc.model_dump(),
         }
         checkpoint.save_checkpoint(run.ckpt_path(epoch, step), payload)
-        runlog.append_train_row(
+        csvlog.append_train_row(
             run,
-            runlog.TrainRow(ckpt_name(epoch, step), epoch, step, 1 / (i + 1), 5 - i * 1e-3,
+            csvlog.TrainRow(ckpt_name(epoch, step), epoch, step, 1 / (i + 1), 5 - i * 1e-3,
                             4.0, 1.0, 1e-4, 38.13),
         )
     atomic.write_json(run.config_path, rc.model_dump())

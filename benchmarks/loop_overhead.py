@@ -24,17 +24,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from theta_cli import epochfile, layout, logs
-from theta_cli.config import TrainConfig
-from theta_cli.metrics import load_quick_val
-from theta_cli.model import build_theta
-from theta_cli.train import (
+from theta_cli.core import layout, logs
+from theta_cli.core.config import TrainConfig
+from theta_cli.data import epochfile
+from theta_cli.engine.quickval import load_quick_val
+from theta_cli.engine.recipe import (
     NewRequest,
     Trainer,
     config_solver,
     model_house_builder,
     training_initializer,
 )
+from theta_cli.model import build_theta
 
 
 def make_dataset(root: Path, n: int, k: int) -> None:

@@ -48,8 +48,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from theta_cli.archs.cnn import conv_stack
-from theta_cli.archs.layers import (
+from theta_cli.model import build_theta, count_parameters
+from theta_cli.model.archs.cnn import conv_stack
+from theta_cli.model.archs.layers import (
     FEATURES_PER_COORD,
     MLP_RATIO,
     TIME_DIM,
@@ -59,8 +60,7 @@ from theta_cli.archs.layers import (
     default_heads,
     point_features,
 )
-from theta_cli.archs.transformer import HYBRID_CONV_BLOCKS, HYBRID_PATCH, attention_stack
-from theta_cli.model import build_theta, count_parameters
+from theta_cli.model.archs.transformer import HYBRID_CONV_BLOCKS, HYBRID_PATCH, attention_stack
 
 HUBER_DELTA_M = 38.13  # the spec's fallback delta
 REFERENCE, OURS = "stock@K", "ThetaHybrid"

@@ -13,9 +13,11 @@ from pathlib import Path
 import torch
 from typer.testing import Result
 
-from theta_cli import atomic, checkpoint, epochfile, runlog
-from theta_cli.config import RunConfig, TrainConfig
-from theta_cli.layout import RunLayout, ckpt_name
+from theta_cli.core import atomic, csvlog
+from theta_cli.core.config import RunConfig, TrainConfig
+from theta_cli.core.layout import RunLayout, ckpt_name
+from theta_cli.data import epochfile
+from theta_cli.engine import checkpoint
 
 K = 32
 HIDDEN = 16
@@ -87,9 +89,9 @@ def make_run(
         }
         checkpoint.save_checkpoint(run.ckpt_path(epoch, step), payload)
         if in_csv[i]:
-            runlog.append_train_row(
+            csvlog.append_train_row(
                 run,
-                runlog.TrainRow(
+                csvlog.TrainRow(
                     ckpt_name(epoch, step), epoch, step, 1.0 / (i + 1), acc[i], acc[i] * 0.9,
                     1.5, 1e-4, 38.13,
                 ),
@@ -104,7 +106,7 @@ def reset_cli_state(monkeypatch: object, tmp_path: Path) -> Iterator[None]:
 
     from conftest import reset_theta_globals
 
-    from theta_cli import layout, logs
+    from theta_cli.core import layout, logs
 
     monkeypatch.delenv(layout.MODELS_DIR_ENV, raising=False)  # type: ignore[attr-defined]
     monkeypatch.chdir(tmp_path)  # type: ignore[attr-defined]

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from theta_cli import epochfile, layout, logs
-from theta_cli.layout import RunLayout
+from theta_cli.core import layout, logs
+from theta_cli.core.layout import RunLayout
+from theta_cli.data import epochfile
 
 TINY_K = 32
 

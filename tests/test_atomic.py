@@ -10,8 +10,8 @@ import stat
 
 import pytest
 
-from theta_cli import atomic
-from theta_cli.errors import ThetaError
+from theta_cli.core import atomic
+from theta_cli.core.errors import ThetaError
 
 
 def _names(d) -> list[str]:

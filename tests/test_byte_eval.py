@@ -7,9 +7,13 @@ import pytest
 import torch
 from _runfab import K, invoke, make_quick_val, make_run, reset_cli_state, tiny_config
 
-from theta_cli import byte_eval, checkpoint, epochfile, flow, runlog
-from theta_cli.errors import ThetaError
-from theta_cli.layout import RunLayout
+from theta_cli import flow
+from theta_cli.core import csvlog
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout
+from theta_cli.data import epochfile
+from theta_cli.engine import checkpoint
+from theta_cli.eval import bytewise
 
 
 @pytest.fixture(autouse=True)
@@ -39,21 +43,21 @@ def _norm_v(path: Path, limit: int | None = None) -> torch.Tensor:
 
 def test_summarize_regions_and_worst() -> None:
     means = [4.0, 1.0, 2.0, 3.0, 6.0]
-    s = byte_eval.summarize(means, q1=2, q2=1)
+    s = bytewise.summarize(means, q1=2, q2=1)
     assert s.overall == pytest.approx(16 / 5)
     assert s.head == pytest.approx(2.5)
     assert s.payload == pytest.approx(2.5)  # bytes 3-4
     assert s.tail == pytest.approx(6.0)
     assert s.worst == ((5, 6.0), (1, 4.0), (4, 3.0))
-    none = byte_eval.summarize(means, q1=0, q2=0)
+    none = bytewise.summarize(means, q1=0, q2=0)
     assert none.head is None and none.tail is None and none.payload == pytest.approx(16 / 5)
 
 
 @pytest.mark.parametrize(("q1", "q2"), [(4, 0), (2, 2), (0, 4), (-1, 0)])
 def test_buckles_must_leave_payload(q1: int, q2: int) -> None:
     with pytest.raises(ThetaError, match="--q1|--q2"):
-        byte_eval.check_buckles(K, q1, q2)
-    byte_eval.check_buckles(K, 1, 2)  # 24 < 32: fine
+        bytewise.check_buckles(K, q1, q2)
+    bytewise.check_buckles(K, 1, 2)  # 24 < 32: fine
 
 
 def test_point_errors_zero_model_both_modes() -> None:
@@ -63,9 +67,9 @@ def test_point_errors_zero_model_both_modes() -> None:
     t = torch.rand(5, 1, generator=g)
     x_t = flow.interpolate(x0, v, t)
     expect = v.norm(dim=-1)
-    assert torch.allclose(byte_eval.point_errors(zeros, x_t, v, t, "velocity"), expect)
+    assert torch.allclose(bytewise.point_errors(zeros, x_t, v, t, "velocity"), expect)
     # denoise with v̂ = 0 never moves X1, so the error is ‖X1 − X0‖ = ‖V‖ again
-    assert torch.allclose(byte_eval.point_errors(zeros, x_t, v, t, "denoise", 3), expect,
+    assert torch.allclose(bytewise.point_errors(zeros, x_t, v, t, "denoise", 3), expect,
                           atol=1e-5)
 
 
@@ -74,7 +78,7 @@ def test_point_errors_denoise_exact_model_is_zero() -> None:
     g = torch.Generator().manual_seed(2)
     x0, v = torch.randn(3, K, 2, generator=g), torch.randn(3, K, 2, generator=g)
     t = torch.full((3, 1), 0.5)
-    err = byte_eval.point_errors(lambda x, tt: v, flow.interpolate(x0, v, t), v, t, "denoise", 4)
+    err = bytewise.point_errors(lambda x, tt: v, flow.interpolate(x0, v, t), v, t, "denoise", 4)
     assert float(err.max()) < 1e-5
 
 
@@ -83,7 +87,7 @@ def test_byte_means_independent_of_batch_size(tmp_path: Path) -> None:
     files = [tmp_path / "q.pt"]
 
     def means(bs: int) -> tuple[float, ...]:
-        return byte_eval.byte_means_of(zeros, byte_eval.iter_batches(files, K, bs, None), K,
+        return bytewise.byte_means_of(zeros, bytewise.iter_batches(files, K, bs, None), K,
                                        "velocity")[0]
 
     expect = data["V"].double().norm(dim=-1).mean(0).reshape(K // 8, 8).mean(1)
@@ -95,15 +99,15 @@ def test_iter_batches_limit_spans_files(tmp_path: Path) -> None:
     make_quick_val(tmp_path / "d" / "a.pt", n=5, seed=1)
     make_quick_val(tmp_path / "d" / "b.pt", n=5, seed=2)
     seen: list[int] = []
-    files = byte_eval.data_files(tmp_path / "d")
-    sizes = [int(b[0].shape[0]) for b in byte_eval.iter_batches(files, K, 4, 7, seen.append)]
+    files = bytewise.data_files(tmp_path / "d")
+    sizes = [int(b[0].shape[0]) for b in bytewise.iter_batches(files, K, 4, 7, seen.append)]
     assert sizes == [4, 1, 2] and seen == [5, 2]
 
 
 def test_wrong_k_data_named(tmp_path: Path) -> None:
     make_quick_val(tmp_path / "q16.pt", n=3, k=16)
     with pytest.raises(ThetaError, match="q16.pt: chunks have K=16"):
-        list(byte_eval.iter_batches([tmp_path / "q16.pt"], K, 4, None))
+        list(bytewise.iter_batches([tmp_path / "q16.pt"], K, 4, None))
 
 
 # ---- through the CLI -------------------------------------------------------------------------
@@ -148,7 +152,7 @@ def test_cli_rows_accumulate_modes_and_limit(run: RunLayout, tmp_path: Path, mon
     res = invoke(models, "eval-bytes", run.name, "--ckpt", "ckpt_epoch0_step10.pt",
                  "--mode", "denoise", "--steps", "2", "--limit", "5", "--batch-size", "2")
     assert res.exit_code == 0, res.output
-    rows = runlog.read_byte_rows(run)
+    rows = csvlog.read_byte_rows(run)
     assert [(r.ckpt_name, r.q1, r.q2, r.mode) for r in rows] == [
         ("ckpt_epoch1_step10.pt", 0, 0, "velocity"),  # default: the newest
         ("ckpt_epoch0_step10.pt", 1, 1, "denoise"),  # Q1/Q2 default to the run's (1, 1)
@@ -166,14 +170,14 @@ def test_cli_data_dir_option(run: RunLayout, tmp_path: Path, monkeypatch) -> Non
     res = invoke(tmp_path / "models", "eval-bytes", run.name, "--data", str(tmp_path / "val"))
     assert res.exit_code == 0, res.output
     err = torch.cat([_norm_v(tmp_path / "val" / "v0.pt"), _norm_v(tmp_path / "val" / "v1.pt")])
-    got = runlog.read_byte_rows(run)[0].byte_means
+    got = csvlog.read_byte_rows(run)[0].byte_means
     assert list(got) == pytest.approx(err.mean(0).reshape(4, 8).mean(1).tolist(), rel=1e-6)
     assert "8 samples" in res.stdout
 
 
 @pytest.mark.parametrize("mode", ["velocity", "denoise"])
 def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, mode: str) -> None:
-    from theta_cli import checkpoint
+    from theta_cli.engine import checkpoint
 
     ckpt = run.checkpoints()[1][2]
     res = invoke(tmp_path / "models", "eval-bytes", str(ckpt), "--cpu", "--mode", mode,
@@ -195,7 +199,7 @@ def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, m
             err = (x - x0).norm(dim=-1)
     assert float(err.mean()) > 0.1  # the model really predicts something
     expect = err.double().mean(0).reshape(4, 8).mean(1).tolist()
-    assert list(runlog.read_byte_rows(run)[0].byte_means) == pytest.approx(expect, rel=1e-4)
+    assert list(csvlog.read_byte_rows(run)[0].byte_means) == pytest.approx(expect, rel=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -246,12 +250,12 @@ def test_noisy_baseline_is_norm_of_v_in_both_modes(tmp_path: Path) -> None:
     data = make_quick_val(tmp_path / "q.pt", n=7)
     files = [tmp_path / "q.pt"]
     expect = data["V"].double().norm(dim=-1).mean(0).reshape(K // 8, 8).mean(1).tolist()
-    for mode in byte_eval.MODES:
-        got = byte_eval.byte_means_of(zeros, byte_eval.iter_batches(files, K, 4, None), K, mode)
+    for mode in bytewise.MODES:
+        got = bytewise.byte_means_of(zeros, bytewise.iter_batches(files, K, 4, None), K, mode)
         assert got.samples == 7
         assert list(got.noisy) == pytest.approx(expect, rel=1e-6)
     # A zero-velocity model is exactly as wrong as the noisy input in velocity mode.
-    vel = byte_eval.byte_means_of(zeros, byte_eval.iter_batches(files, K, 4, None), K, "velocity")
+    vel = bytewise.byte_means_of(zeros, bytewise.iter_batches(files, K, 4, None), K, "velocity")
     assert list(vel.means) == pytest.approx(list(vel.noisy), rel=1e-9)
 
 
@@ -263,7 +267,7 @@ def test_default_data_is_the_runs_own_quick_val(tmp_path: Path, monkeypatch) -> 
     cached = make_quick_val(run.log_dir / "quick_val.pt", n=5)
     res = invoke(tmp_path / "models", "eval-bytes", run.name)
     assert res.exit_code == 0, res.stderr
-    row = runlog.read_byte_rows(run)[-1]
+    row = csvlog.read_byte_rows(run)[-1]
     expect = cached["V"].double().norm(dim=-1).mean(0).reshape(K // 8, 8).mean(1).tolist()
     assert list(row.byte_means) == pytest.approx(expect, rel=1e-6)  # zero model: error = ‖V‖
     assert "5 samples of quick_val.pt" in res.stdout

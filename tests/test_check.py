@@ -10,9 +10,9 @@ import pytest
 import torch
 from conftest import invoke
 
-from theta_cli import epochfile
+from theta_cli.core.errors import ThetaError
+from theta_cli.data import epochfile
 from theta_cli.data.check import check
-from theta_cli.errors import ThetaError
 
 
 def _epoch(n: int = 6, k: int = 16, channels: int = 4) -> dict[str, torch.Tensor]:

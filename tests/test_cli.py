@@ -12,8 +12,9 @@ import typer
 from conftest import reset_theta_globals
 from typer.testing import CliRunner
 
-from theta_cli import __version__, layout, logs
+from theta_cli import __version__
 from theta_cli.cli import app
+from theta_cli.core import layout, logs
 
 runner = CliRunner()
 
@@ -32,8 +33,9 @@ def test_import_leaves_heavy_modules_out():
     # A fresh interpreter: other tests in this process have imported torch already.
     code = (
         "import json, sys\n"
-        "import theta_cli.cli, theta_cli.checkpoint, theta_cli.epochfile, theta_cli.flow\n"
-        "import theta_cli.runlog, theta_cli.atomic, theta_cli.layout, theta_cli.logs\n"
+        "import theta_cli.cli, theta_cli.engine.checkpoint, theta_cli.data.epochfile\n"
+        "import theta_cli.flow, theta_cli.core.csvlog, theta_cli.core.atomic\n"
+        "import theta_cli.core.layout, theta_cli.core.logs\n"
         "heavy = ('torch', 'matplotlib', 'pandas')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from theta_cli.config import (
+from theta_cli.core.config import (
     RESUME_MUTABLE,
     RunConfig,
     TrainConfig,
@@ -17,7 +17,7 @@ from theta_cli.config import (
     parse_set_options,
     validate_train,
 )
-from theta_cli.errors import ThetaError
+from theta_cli.core.errors import ThetaError
 
 SPEC_DEFAULTS = {
     "K": 256, "Q1": 1, "Q2": 0, "batch_size": 32, "cpu": False, "dropout": 0.1, "epochs": 10,
@@ -147,7 +147,7 @@ def test_gpu_spec_example_is_the_spec_config() -> None:
 
 
 def test_attn_dropout_is_validated_and_architectural():
-    from theta_cli.config import ARCH_FIELDS, RESUME_MUTABLE, TrainConfig
+    from theta_cli.core.config import ARCH_FIELDS, RESUME_MUTABLE, TrainConfig
 
     assert TrainConfig().attn_dropout == 0.0
     assert "attn_dropout" in ARCH_FIELDS and "attn_dropout" not in RESUME_MUTABLE

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from theta_cli.converge import converge_detector, plateau
-from theta_cli.layout import RunLayout
-from theta_cli.runlog import TrainRow, append_train_row
+from theta_cli.core.csvlog import TrainRow, append_train_row
+from theta_cli.core.layout import RunLayout
+from theta_cli.engine.converge import converge_detector, plateau
 
 
 def _rows(accs: list[float]) -> list[TrainRow]:

@@ -7,8 +7,8 @@ import pickle
 import pytest
 import torch
 
-from theta_cli import epochfile
-from theta_cli.errors import ThetaError
+from theta_cli.core.errors import ThetaError
+from theta_cli.data import epochfile
 
 
 def _data(n: int = 3, k: int = 32, c: int = 2) -> dict[str, torch.Tensor]:

@@ -12,9 +12,9 @@ import typer
 from conftest import reset_theta_globals
 from typer.testing import CliRunner
 
-from theta_cli import logs
-from theta_cli.app_base import ThetaTyper
-from theta_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ThetaError, guard
+from theta_cli.commands.base import ThetaTyper
+from theta_cli.core import logs
+from theta_cli.core.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, ThetaError, guard
 
 runner = CliRunner()
 
@@ -182,8 +182,8 @@ def test_one_line_without_any_logging_setup(tmp_path):
     # print the message a second time.
     script = textwrap.dedent(
         """
-        from theta_cli.app_base import ThetaTyper
-        from theta_cli.errors import ThetaError
+        from theta_cli.commands.base import ThetaTyper
+        from theta_cli.core.errors import ThetaError
         app = ThetaTyper()
         @app.command()
         def bad() -> None:

@@ -7,10 +7,10 @@ import pytest
 import torch
 from _runfab import invoke, make_run, reset_cli_state
 
-from theta_cli import checkpoint
-from theta_cli.export import export
-from theta_cli.layout import RunLayout
+from theta_cli.core.layout import RunLayout
+from theta_cli.engine import checkpoint
 from theta_cli.model import model_const
+from theta_cli.runs.export import export
 
 
 @pytest.fixture(autouse=True)

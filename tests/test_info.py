@@ -7,8 +7,10 @@ import pytest
 import torch
 from _runfab import invoke, make_run, reset_cli_state, tiny_config
 
-from theta_cli import checkpoint, info, runlog
-from theta_cli.layout import RunLayout
+from theta_cli.core import csvlog
+from theta_cli.core.layout import RunLayout
+from theta_cli.engine import checkpoint
+from theta_cli.runs import info
 
 
 @pytest.fixture(autouse=True)
@@ -78,8 +80,8 @@ def test_no_runs(tmp_path: Path) -> None:
 
 def test_run_details_json(tmp_path: Path, monkeypatch) -> None:
     run = make_run(tmp_path / "models", acc=[3.0, 1.5, 2.0], in_csv=[True, True, False])
-    runlog.append_byte_row(
-        run, runlog.ByteRow("ckpt_epoch0_step20.pt", 1, 1, "velocity", 4.0, (4.0, 1.0, 2.0, 3.0)))
+    csvlog.append_byte_row(
+        run, csvlog.ByteRow("ckpt_epoch0_step20.pt", 1, 1, "velocity", 4.0, (4.0, 1.0, 2.0, 3.0)))
     _no_checkpoint_loading(monkeypatch)
     d = _json(invoke(tmp_path / "models", "info", run.name, "--json"))
     cfg = d["config"]

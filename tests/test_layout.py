@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from theta_cli import layout
-from theta_cli.errors import ThetaError
-from theta_cli.layout import RunLayout
+from theta_cli.core import layout
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout
 
 
 @pytest.fixture(autouse=True)

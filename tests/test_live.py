@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from theta_cli import logs
-from theta_cli.live import EpochLine
+from theta_cli.core import logs
+from theta_cli.core.live import EpochLine
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from theta_cli import epochfile
-from theta_cli.errors import ThetaError
-from theta_cli.loader import EpochLoader, epoch_order, peek
+from theta_cli.core.errors import ThetaError
+from theta_cli.data import epochfile
+from theta_cli.engine.loader import EpochLoader, epoch_order, peek
 
 
 def _write(path: Path, n: int, k: int = 16, offset: float = 0.0) -> None:

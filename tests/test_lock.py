@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from theta_cli import lock
-from theta_cli.errors import ThetaError
+from theta_cli.core import lock
+from theta_cli.core.errors import ThetaError
 
 
 def _dead_pid() -> int:
@@ -45,7 +45,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(
     path = tmp_path / ".lock"
     pid = _dead_pid()
     path.write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "command": "old"}))
-    from theta_cli import logs
+    from theta_cli.core import logs
 
     log = logs.get_logger()
     log.propagate, was = True, log.propagate

@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import reset_theta_globals
 
-from theta_cli import logs
+from theta_cli.core import logs
 
 LINE_RE = re.compile(
     r"^\[ \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \]\[ (DEBUG|INFO|WARNING|ERROR|CRITICAL) \] (.*)$"

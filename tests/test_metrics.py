@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from theta_cli import epochfile
-from theta_cli.layout import RunLayout
-from theta_cli.metrics import load_quick_val, per_point_error, quick_val_acc, summarize
+from theta_cli.core.layout import RunLayout
+from theta_cli.data import epochfile
+from theta_cli.engine.quickval import load_quick_val, per_point_error, quick_val_acc, summarize
 
 
 def test_per_point_error_is_euclidean_metres() -> None:

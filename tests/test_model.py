@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from theta_cli.config import RunConfig, TrainConfig
-from theta_cli.errors import ThetaError
-from theta_cli.layout import WEIGHTS_FILE, RunLayout
+from theta_cli.core.config import RunConfig, TrainConfig
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
 from theta_cli.model import (
     MODEL_TYPES,
     SinusoidalNoiseEmbedding,
@@ -474,9 +474,9 @@ def test_cpu_small_quickstart_trains_about_900_steps() -> None:
 
 def test_build_from_config_passes_attn_dropout():
     # The config switch is the only way a run turns attention-weight dropout back on.
-    from theta_cli.archs.layers import AttentionBlock
-    from theta_cli.config import TrainConfig
+    from theta_cli.core.config import TrainConfig
     from theta_cli.model import build_from_config
+    from theta_cli.model.archs.layers import AttentionBlock
 
     cfg = TrainConfig(model_type="hybrid", K=32, hidden=16, layers=1, attn_dropout=0.3)
     model = build_from_config(cfg)["model"]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from theta_cli import plots, runlog
-from theta_cli.errors import ThetaError
-from theta_cli.layout import RunLayout, ckpt_name
+from theta_cli.core import csvlog
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout, ckpt_name
+from theta_cli.runs import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -18,17 +19,17 @@ def _run(tmp_path: Path, n_rows: int) -> RunLayout:
     run.make_dirs()
     for i in range(n_rows):
         e, s = divmod(i, 3)
-        runlog.append_train_row(
+        csvlog.append_train_row(
             run,
-            runlog.TrainRow(ckpt_name(e, s * 100), e, s * 100, 1.0 / (i + 1), 5.0 - 0.1 * i,
+            csvlog.TrainRow(ckpt_name(e, s * 100), e, s * 100, 1.0 / (i + 1), 5.0 - 0.1 * i,
                             4.0 - 0.1 * i, 1.0, 1e-4, 38.13),
         )
     return run
 
 
-def _byte_row(name: str, mode: str = "velocity", scale: float = 1.0, n: int = 4) -> runlog.ByteRow:
+def _byte_row(name: str, mode: str = "velocity", scale: float = 1.0, n: int = 4) -> csvlog.ByteRow:
     means = tuple(scale * (i + 1) for i in range(n))
-    return runlog.ByteRow(name, 1, 1, mode, means[0], means)
+    return csvlog.ByteRow(name, 1, 1, mode, means[0], means)
 
 
 def _is_png(path: Path) -> bool:
@@ -54,7 +55,7 @@ def test_train_charts_written_atomically_and_closed(tmp_path: Path) -> None:
 
 
 def test_axis_labels_carry_units(tmp_path: Path) -> None:
-    rows = runlog.read_train_rows(_run(tmp_path, 4))
+    rows = csvlog.read_train_rows(_run(tmp_path, 4))
     acc = plots.acc_figure("r", rows).axes[0]
     assert "(m)" in acc.get_ylabel() and "checkpoint" in acc.get_xlabel()
     assert [line.get_label() for line in acc.get_lines()] == ["acc_mean", "acc_median", "acc_std"]
@@ -65,7 +66,7 @@ def test_axis_labels_carry_units(tmp_path: Path) -> None:
 
 
 def test_loss_axis_goes_log_over_a_wide_range(tmp_path: Path) -> None:
-    rows = runlog.read_train_rows(_run(tmp_path, 4))  # avg_loss 1 .. 1/4: linear is fine
+    rows = csvlog.read_train_rows(_run(tmp_path, 4))  # avg_loss 1 .. 1/4: linear is fine
     assert plots.loss_figure("r", rows).axes[0].get_yscale() == "linear"
     wide = [replace(r, avg_loss=100.0 / 10**i) for i, r in enumerate(rows)]
     assert plots.loss_figure("r", wide).axes[0].get_yscale() == "log"
@@ -89,7 +90,7 @@ def test_ckpt_label() -> None:
 
 def test_byte_chart_name_and_shading(tmp_path: Path) -> None:
     run = _run(tmp_path, 0)
-    row = runlog.ByteRow("ckpt_epoch0_step5.pt", 2, 1, "denoise", 1.5, (1.0, 2.0, 3.0, 4.0, 5.0))
+    row = csvlog.ByteRow("ckpt_epoch0_step5.pt", 2, 1, "denoise", 1.5, (1.0, 2.0, 3.0, 4.0, 5.0))
     path = plots.write_byte_chart(run, row)
     assert path == run.fig_dir / "byte-err_ckpt_epoch0_step5.png" and _is_png(path)
     ax = plots.byte_figure("r", row).axes[0]
@@ -111,7 +112,7 @@ def test_byte_chart_name_and_shading(tmp_path: Path) -> None:
 
 
 def test_no_buckle_shading_when_q_zero(tmp_path: Path) -> None:
-    row = runlog.ByteRow("c.pt", 0, 0, "velocity", None, (1.0, 2.0))
+    row = csvlog.ByteRow("c.pt", 0, 0, "velocity", None, (1.0, 2.0))
     ax = plots.byte_figure("r", row).axes[0]
     assert not [p for p in ax.patches if p.get_label().startswith(("head", "tail"))]
 
@@ -133,11 +134,11 @@ def test_heatmap_rows_latest_per_checkpoint_and_mode() -> None:
 def test_heatmap_only_with_rows(tmp_path: Path) -> None:
     run = _run(tmp_path, 2)
     assert plots.write_byte_heatmap(run) is None
-    runlog.append_byte_row(run, _byte_row("ckpt_epoch0_step0.pt"))
-    runlog.append_byte_row(run, _byte_row("ckpt_epoch0_step100.pt", mode="denoise"))
+    csvlog.append_byte_row(run, _byte_row("ckpt_epoch0_step0.pt"))
+    csvlog.append_byte_row(run, _byte_row("ckpt_epoch0_step100.pt", mode="denoise"))
     path = plots.write_byte_heatmap(run)
     assert path == run.fig_dir / "byte-err-heatmap.png" and _is_png(path)
-    groups = plots.heatmap_rows(runlog.read_byte_rows(run))
+    groups = plots.heatmap_rows(csvlog.read_byte_rows(run))
     fig = plots.heatmap_figure("r", groups)
     panels = [ax for ax in fig.axes if ax.get_title() in ("mode: velocity", "mode: denoise")]
     assert len(panels) == 2 and "checkpoint" in panels[0].get_ylabel()
@@ -145,7 +146,7 @@ def test_heatmap_only_with_rows(tmp_path: Path) -> None:
 
 def test_write_all_includes_other_csv(tmp_path: Path) -> None:
     run = _run(tmp_path, 3)
-    runlog.append_byte_row(run, _byte_row("ckpt_epoch0_step0.pt"))
+    csvlog.append_byte_row(run, _byte_row("ckpt_epoch0_step0.pt"))
     (run.log_dir / "bench.csv").write_text("name,mean_m,p95_m\na,1.0,2.0\nb,0.5,1.5\n")
     (run.log_dir / "notes.csv").write_text("name,comment\na,hello\n")  # nothing numeric
     out = plots.write_all(run)

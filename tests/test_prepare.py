@@ -13,14 +13,14 @@ import pymap3d
 import pytest
 import torch
 
-from theta_cli import epochfile
+from theta_cli.core.errors import ThetaError
+from theta_cli.data import epochfile
 from theta_cli.data.chunking import n_chunks
 from theta_cli.data.prepare import PrepareOptions, prepare
 from theta_cli.data.samples import huber_delta, point_magnitudes
 from theta_cli.data.split import split_agents, split_counts
 from theta_cli.data.splitfiles import plan_files, select_quick_val
 from theta_cli.data.synth import SynthConfig, synthesize
-from theta_cli.errors import ThetaError
 from theta_cli.flow import interpolate, recover_endpoints
 
 K, OVERLAP, R = 32, 8, 3

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from _runfab import invoke, make_run, reset_cli_state
 
-from theta_cli import prune, runlog
 from theta_cli.commands import runs as run_commands
-from theta_cli.errors import ThetaError
-from theta_cli.layout import RunLayout, ckpt_name
+from theta_cli.core import csvlog
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout, ckpt_name
+from theta_cli.runs import prune
 
 FIVE = ((0, 10), (0, 20), (1, 10), (1, 20), (2, 10))
 
@@ -62,9 +63,9 @@ def test_checkpoint_missing_from_csv_is_kept(tmp_path: Path) -> None:
 def test_last_csv_row_wins_and_nan_ranks_last(tmp_path: Path) -> None:
     run = make_run(tmp_path / "m", steps=FIVE, acc=[5.0, 1.0, 4.0, 2.0, 3.0])
     # A resume rewrote ckpt_epoch0_step20 later with a worse score; step10 of epoch 1 is NaN.
-    runlog.append_train_row(run, runlog.TrainRow(ckpt_name(0, 20), 0, 20, 1, 9.0, 9, 1, 1e-4, 1))
-    runlog.append_train_row(
-        run, runlog.TrainRow(ckpt_name(1, 10), 1, 10, 1, math.nan, 9, 1, 1e-4, 1))
+    csvlog.append_train_row(run, csvlog.TrainRow(ckpt_name(0, 20), 0, 20, 1, 9.0, 9, 1, 1e-4, 1))
+    csvlog.append_train_row(
+        run, csvlog.TrainRow(ckpt_name(1, 10), 1, 10, 1, math.nan, 9, 1, 1e-4, 1))
     plan = prune.plan_prune(run, keep_best=1, keep_last=1)
     assert _decisions(plan)["ckpt_epoch1_step20.pt"] == "keep (best acc_mean)"
     assert _decisions(plan)["ckpt_epoch0_step20.pt"] == "delete"
@@ -123,7 +124,7 @@ def test_cli_yes_deletes_and_logs(tmp_path: Path) -> None:
     assert not run.lock_path.exists()  # released
     log = run.runtime_log.read_text()
     assert "deleted" in log and "ckpt_epoch0_step10.pt" in log
-    assert len(runlog.read_train_rows(run)) == 4  # history is kept
+    assert len(csvlog.read_train_rows(run)) == 4  # history is kept
 
 
 @pytest.mark.parametrize(("answer", "code", "left"), [("y\n", 0, 2), ("n\n", 1, 5)])
@@ -170,13 +171,13 @@ def test_resume_trains_after_prune(tiny_run: RunLayout, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output + res.stderr
     assert newest.is_file() and len(_names(run)) < len(before)
     epochs = json.loads(run.config_path.read_text())["epochs"]
-    rows_before = runlog.read_train_rows(run)
+    rows_before = csvlog.read_train_rows(run)
 
     res = invoke(models, "resume", str(newest), "--epochs", str(epochs + 1),
                  "--save-interval", "1000")
     assert res.exit_code == 0, res.output + res.stderr
     last_epoch, _, last = run.checkpoints()[-1]
     assert last_epoch == epochs  # one more epoch, trained from the newest checkpoint
-    rows = runlog.read_train_rows(run)
+    rows = csvlog.read_train_rows(run)
     assert rows[: len(rows_before)] == rows_before and rows[-1].ckpt_name == last.name
     assert json.loads(run.config_path.read_text())["epochs"] == epochs + 1

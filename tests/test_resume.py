@@ -16,10 +16,11 @@ import pytest
 import torch
 from conftest import assert_refused, invoke, only_run, tiny_config, write_config
 
-from theta_cli import checkpoint, train_loop
-from theta_cli.config import load_run_config
-from theta_cli.layout import RunLayout
-from theta_cli.runlog import read_train_rows
+from theta_cli.core.config import load_run_config
+from theta_cli.core.csvlog import read_train_rows
+from theta_cli.core.layout import RunLayout
+from theta_cli.engine import checkpoint
+from theta_cli.engine import loop as train_loop
 
 pytestmark = pytest.mark.usefixtures("theta_env")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from theta_cli import runlog
-from theta_cli.errors import ThetaError
-from theta_cli.layout import TRAIN_CSV_HEADER, RunLayout, byte_csv_header
-from theta_cli.runlog import ByteRow, TrainRow
+from theta_cli.core import csvlog
+from theta_cli.core.csvlog import ByteRow, TrainRow
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import TRAIN_CSV_HEADER, RunLayout, byte_csv_header
 
 HEADER_LINE = ",".join(TRAIN_CSV_HEADER)
 
@@ -27,10 +27,10 @@ def _train_rows() -> list[TrainRow]:
 
 def test_train_round_trip(tmp_path):
     run = _run(tmp_path)
-    assert runlog.read_train_rows(run) == []  # no file yet
+    assert csvlog.read_train_rows(run) == []  # no file yet
     for row in _train_rows():
-        runlog.append_train_row(run, row)
-    got = runlog.read_train_rows(run)
+        csvlog.append_train_row(run, row)
+    got = csvlog.read_train_rows(run)
     assert got == _train_rows()  # floats exact (repr), not rounded
     assert isinstance(got[0].epoch, int) and isinstance(got[0].step, int)
     lines = run.train_csv.read_text().splitlines()
@@ -41,9 +41,9 @@ def test_train_round_trip(tmp_path):
 def test_train_header_only_and_empty_file(tmp_path):
     run = _run(tmp_path)
     run.train_csv.write_text(HEADER_LINE + "\n")
-    assert runlog.read_train_rows(run) == []
+    assert csvlog.read_train_rows(run) == []
     run.train_csv.write_text("")
-    assert runlog.read_train_rows(run) == []
+    assert csvlog.read_train_rows(run) == []
 
 
 def test_train_tolerates_spaces_after_commas(tmp_path):
@@ -52,7 +52,7 @@ def test_train_tolerates_spaces_after_commas(tmp_path):
     run.train_csv.write_text(
         ", ".join(TRAIN_CSV_HEADER) + "\n" + "ckpt_epoch0_step1.pt, 0, 1, 0.5, 1, 1, 0, 0.001, 38\n"
     )
-    (row,) = runlog.read_train_rows(run)
+    (row,) = csvlog.read_train_rows(run)
     assert row.ckpt_name == "ckpt_epoch0_step1.pt" and row.step == 1 and row.avg_loss == 0.5
 
 
@@ -78,7 +78,7 @@ def test_train_corrupted_row_names_file_and_line(tmp_path, bad, expected):
     run = _run(tmp_path)
     _write(run, GOOD, bad)
     with pytest.raises(ThetaError) as exc:
-        runlog.read_train_rows(run)
+        csvlog.read_train_rows(run)
     msg = str(exc.value)
     assert msg.startswith(f"{run.train_csv}:3: ")
     assert expected in msg
@@ -88,14 +88,14 @@ def test_train_line_numbers_count_blank_lines(tmp_path):
     run = _run(tmp_path)
     _write(run, GOOD, "", "x,1,2,3")
     with pytest.raises(ThetaError, match=r"train_data\.csv:4: 4 values"):
-        runlog.read_train_rows(run)
+        csvlog.read_train_rows(run)
 
 
 def test_train_bad_header(tmp_path):
     run = _run(tmp_path)
     _write(run, GOOD, header="ckpt_name,epoch,step,loss,acc_mean,acc_median,acc_std,lr,delta")
     with pytest.raises(ThetaError) as exc:
-        runlog.read_train_rows(run)
+        csvlog.read_train_rows(run)
     assert str(exc.value).startswith(f"{run.train_csv}:1: unexpected header")
 
 
@@ -103,7 +103,7 @@ def test_append_train_row_refuses_foreign_file(tmp_path):
     run = _run(tmp_path)
     run.train_csv.write_text("a,b\n1,2\n")
     with pytest.raises(ThetaError, match="header"):
-        runlog.append_train_row(run, _train_rows()[0])
+        csvlog.append_train_row(run, _train_rows()[0])
     assert run.train_csv.read_text() == "a,b\n1,2\n"
 
 
@@ -117,10 +117,10 @@ def _byte_rows() -> list[ByteRow]:
 
 def test_byte_round_trip(tmp_path):
     run = _run(tmp_path)
-    assert runlog.read_byte_rows(run) == []
+    assert csvlog.read_byte_rows(run) == []
     for row in _byte_rows():
-        runlog.append_byte_row(run, row)
-    assert runlog.read_byte_rows(run) == _byte_rows()
+        csvlog.append_byte_row(run, row)
+    assert csvlog.read_byte_rows(run) == _byte_rows()
     lines = run.byte_csv.read_text().splitlines()
     assert lines[0] == ",".join(byte_csv_header(32))
     assert lines[1] == "ckpt_epoch0_step100.pt,0,0,chunk,,5.5,1.25,1.0,7.0"  # empty buckle_head
@@ -128,10 +128,10 @@ def test_byte_round_trip(tmp_path):
 
 def test_byte_row_other_k_refused(tmp_path):
     run = _run(tmp_path)
-    runlog.append_byte_row(run, _byte_rows()[0])
+    csvlog.append_byte_row(run, _byte_rows()[0])
     with pytest.raises(ThetaError, match="header"):
-        runlog.append_byte_row(run, ByteRow("c.pt", 1, 0, "chunk", 1.0, (1.0,) * 8))
-    assert len(runlog.read_byte_rows(run)) == 1
+        csvlog.append_byte_row(run, ByteRow("c.pt", 1, 0, "chunk", 1.0, (1.0,) * 8))
+    assert len(csvlog.read_byte_rows(run)) == 1
 
 
 def _write_bytes_csv(run, *rows: str, header: str | None = None) -> None:
@@ -156,7 +156,7 @@ def test_byte_corrupted_row_names_file_and_line(tmp_path, bad, expected):
     run = _run(tmp_path)
     _write_bytes_csv(run, BYTE_GOOD, BYTE_GOOD, bad)
     with pytest.raises(ThetaError) as exc:
-        runlog.read_byte_rows(run)
+        csvlog.read_byte_rows(run)
     msg = str(exc.value)
     assert msg.startswith(f"{run.byte_csv}:4: ")
     assert expected in msg
@@ -174,5 +174,5 @@ def test_byte_bad_header(tmp_path, header):
     run = _run(tmp_path)
     _write_bytes_csv(run, BYTE_GOOD, header=header)
     with pytest.raises(ThetaError) as exc:
-        runlog.read_byte_rows(run)
+        csvlog.read_byte_rows(run)
     assert str(exc.value).startswith(f"{run.byte_csv}:1: unexpected header")

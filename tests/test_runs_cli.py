@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from _runfab import invoke, make_run, reset_cli_state
 
-from theta_cli import runlog
 from theta_cli.commands.runs import resolve_checkpoint
-from theta_cli.errors import ThetaError
-from theta_cli.layout import RunLayout
+from theta_cli.core import csvlog
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout
 
 COMMANDS = ("eval-bytes", "plot", "prune", "info", "export")
 
@@ -44,8 +44,8 @@ def test_help_has_summary_and_example(command: str, tmp_path: Path) -> None:
 
 def test_plot_writes_and_prints_paths(tmp_path: Path) -> None:
     run = make_run(tmp_path / "models")
-    runlog.append_byte_row(
-        run, runlog.ByteRow("ckpt_epoch0_step10.pt", 1, 1, "velocity", 1.0, (1.0, 2.0, 3.0, 4.0)))
+    csvlog.append_byte_row(
+        run, csvlog.ByteRow("ckpt_epoch0_step10.pt", 1, 1, "velocity", 1.0, (1.0, 2.0, 3.0, 4.0)))
     res = invoke(tmp_path / "models", "plot", run.name)
     assert res.exit_code == 0, res.stderr
     for name in ("loss-ckpt.png", "acc-ckpt.png", "byte-err-heatmap.png"):
@@ -92,7 +92,7 @@ def test_tiny_run_tools_end_to_end(tiny_run: RunLayout, tmp_path: Path) -> None:
     res = invoke(models, "eval-bytes", run.name, "--mode", "denoise", "--steps", "4",
                  "--limit", "10")
     assert res.exit_code == 0, res.output + res.stderr
-    rows = runlog.read_byte_rows(run)
+    rows = csvlog.read_byte_rows(run)
     assert [(r.q1, r.q2, r.mode) for r in rows] == [(1, 0, "velocity"), (1, 0, "denoise")]
     assert rows[0].buckle_head == pytest.approx(rows[0].byte_means[0])
     assert invoke(models, "plot", run.name).exit_code == 0

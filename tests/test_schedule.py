@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from theta_cli.errors import ThetaError
-from theta_cli.schedule import WarmupCosine, build_optimizer, lr_at
+from theta_cli.core.errors import ThetaError
+from theta_cli.engine.schedule import WarmupCosine, build_optimizer, lr_at
 
 
 def _opt(lr: float = 1.0) -> torch.optim.Optimizer:

@@ -12,10 +12,10 @@ import pandas as pd
 import pymap3d
 import pytest
 
+from theta_cli.core.errors import ThetaError
 from theta_cli.data.noise import NOISE_FILE, NoiseModel, ar1_drift
 from theta_cli.data.rawio import RAW_COLUMNS
 from theta_cli.data.synth import SYNTH_FILE, SynthConfig, synthesize
-from theta_cli.errors import ThetaError
 
 
 def _hashes(d: Path) -> dict[str, str]:

@@ -11,10 +11,14 @@ import pytest
 import torch
 from conftest import TINY_K, assert_refused, invoke, only_run, tiny_config, write_config
 
-from theta_cli import checkpoint, epochfile, layout, run_setup, train_loop
-from theta_cli.config import RunConfig, load_run_config
-from theta_cli.layout import TRAIN_CSV_HEADER, RunLayout
-from theta_cli.runlog import read_train_rows
+from theta_cli.core import layout
+from theta_cli.core.config import RunConfig, load_run_config
+from theta_cli.core.csvlog import read_train_rows
+from theta_cli.core.layout import TRAIN_CSV_HEADER, RunLayout
+from theta_cli.data import epochfile
+from theta_cli.engine import checkpoint
+from theta_cli.engine import loop as train_loop
+from theta_cli.engine import setup as run_setup
 
 pytestmark = pytest.mark.usefixtures("theta_env")
 

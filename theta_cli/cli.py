@@ -10,11 +10,12 @@ from pathlib import Path
 
 import typer
 
-from theta_cli import __version__, layout, logs
-from theta_cli.app_base import ThetaTyper
+from theta_cli import __version__
 from theta_cli.commands import data as data_commands
 from theta_cli.commands import runs as run_commands
 from theta_cli.commands import train as train_commands
+from theta_cli.commands.base import ThetaTyper
+from theta_cli.core import layout, logs
 
 app = ThetaTyper(
     name="theta",

@@ -12,10 +12,10 @@ from typing import Any
 
 import typer
 
-from theta_cli import logs
-from theta_cli.app_base import ThetaTyper
+from theta_cli.commands.base import ThetaTyper
+from theta_cli.core import logs
+from theta_cli.core.errors import ThetaError
 from theta_cli.data import defaults as D
-from theta_cli.errors import ThetaError
 
 app = ThetaTyper(help="Make, prepare and check datasets (synth, prepare, check).")
 

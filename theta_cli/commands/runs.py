@@ -15,9 +15,10 @@ from pathlib import Path
 
 import typer
 
-from theta_cli import flow, logs
-from theta_cli.errors import ThetaError
-from theta_cli.layout import RunLayout, resolve_run
+from theta_cli import flow
+from theta_cli.core import logs
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout, resolve_run
 
 _TARGET_HELP = "A checkpoint file, or a run (name under --models-dir, or path) with --ckpt."
 
@@ -83,21 +84,21 @@ def eval_bytes(
 
     Example: theta eval-bytes models/hybrid_20261122_101500/ckpt/ckpt_epoch1_step200.pt --q1 1
     """
-    from theta_cli import byte_eval
+    from theta_cli.eval import bytewise
 
     path = resolve_checkpoint(target, ckpt)
     run, _, _ = RunLayout.from_ckpt(path)
     logs.attach_run_log(run.runtime_log)
-    req = byte_eval.EvalRequest(path, data, limit, q1, q2, mode, steps, batch_size, cpu)
-    byte_eval.validate_request(req)
-    res = byte_eval.evaluate(req, progress_factory=lambda: _progress_bar(f"{mode} error"))
+    req = bytewise.EvalRequest(path, data, limit, q1, q2, mode, steps, batch_size, cpu)
+    bytewise.validate_request(req)
+    res = bytewise.evaluate(req, progress_factory=lambda: _progress_bar(f"{mode} error"))
     _print_eval(res)
 
 
 def _print_eval(res: object) -> None:
     from rich.table import Table
 
-    from theta_cli.byte_eval import EvalResult
+    from theta_cli.eval.bytewise import EvalResult
 
     assert isinstance(res, EvalResult)
     row, s = res.row, res.summary
@@ -154,7 +155,7 @@ def plot(
 
     Example: theta plot hybrid_20261122_101500
     """
-    from theta_cli import plots
+    from theta_cli.runs import plots
 
     run = resolve_run(run_ref)
     written = plots.write_all(run)
@@ -185,8 +186,8 @@ def prune(
 
     Example: theta prune hybrid_20261122_101500 --keep-best 3 --keep-last 2 --dry-run
     """
-    from theta_cli import lock
-    from theta_cli import prune as engine
+    from theta_cli.core import lock
+    from theta_cli.runs import prune as engine
 
     run = resolve_run(run_ref)
     plan = engine.plan_prune(run, keep_best, keep_last, metric)
@@ -233,7 +234,7 @@ def _print_plan(plan: object) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from theta_cli.prune import PrunePlan, human_size
+    from theta_cli.runs.prune import PrunePlan, human_size
 
     assert isinstance(plan, PrunePlan)
     table = Table(title=f"{plan.run.name}: checkpoints (keep-best {plan.keep_best} by "
@@ -265,7 +266,7 @@ def info(
 
     Example: theta info hybrid_20261122_101500 --json
     """
-    from theta_cli import info as engine
+    from theta_cli.runs import info as engine
 
     renderables: list[object]
     if target is None:
@@ -296,7 +297,7 @@ def export(
 
     Example: theta export models/hybrid_20261122_101500/ckpt/ckpt_epoch1_step200.pt --out exported
     """
-    from theta_cli import export as engine
+    from theta_cli.runs import export as engine
 
     path = resolve_checkpoint(target, ckpt)
     done = engine.export(path, out, overwrite=force)

@@ -1,6 +1,7 @@
 """`theta new` and `theta resume`: parse and validate options, then call the training engine.
 
-torch is imported only inside the commands (through theta_cli.train), so `theta --help` stays fast.
+torch is imported only inside the commands (through theta_cli.engine), so `theta --help`
+stays fast.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from theta_cli.errors import EXIT_INTERRUPTED
+from theta_cli.core.errors import EXIT_INTERRUPTED
 
 _CONFIG_HELP = "Base config JSON [default: ./src/config.json if present, else built-in defaults]."
 _SET_HELP = "Override any config field, e.g. --set seed=1 (repeatable)."
@@ -44,8 +45,8 @@ def new(
 
     Example: theta new --config examples/cpu-small.json --epochs 4
     """
-    from theta_cli import config as cfgmod
-    from theta_cli.train import Interrupted, NewRequest, run_training
+    from theta_cli.core import config as cfgmod
+    from theta_cli.engine.recipe import Interrupted, NewRequest, run_training
 
     base, source = cfgmod.load_train_config(config)
     flags = {
@@ -91,8 +92,8 @@ def resume(
 
     Example: theta resume models/<run>/ckpt/ckpt_epoch1_step200.pt --epochs 6
     """
-    from theta_cli import config as cfgmod
-    from theta_cli.train import Interrupted, ResumeRequest, run_training
+    from theta_cli.core import config as cfgmod
+    from theta_cli.engine.recipe import Interrupted, ResumeRequest, run_training
 
     flags = {
         "epochs": epochs,

@@ -1,6 +1,6 @@
 """`theta data check`: validate epoch files (and quick_val.pt) before training on them.
 
-The format checks themselves live in :mod:`theta_cli.epochfile` (keys, shapes, dtypes, finite
+The format checks themselves live in :mod:`theta_cli.data.epochfile` (keys, shapes, dtypes, finite
 values, K a multiple of 8, t in [0, 1)); this module adds what only a set of files can say
 (the same K everywhere) and that an ``is_start`` channel holds only 0 and 1.
 """
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from theta_cli.epochfile import XT_CHANNELS
-from theta_cli.errors import ThetaError
+from theta_cli.core.errors import ThetaError
+from theta_cli.data.epochfile import XT_CHANNELS
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _stats(tensor) -> tuple[float, float, float]:
 
 
 def check_file(path: Path) -> FileReport:
-    from theta_cli import epochfile
+    from theta_cli.data import epochfile
 
     data, info = epochfile.load(path)
     if info.channels == 4:

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from theta_cli import atomic
+from theta_cli.core import atomic
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import BYTE
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.chunking import FIELDS, AgentChunks, Carry, cut, n_chunks
@@ -38,8 +40,6 @@ from theta_cli.data.rawio import RawTable, list_raw_files, read_raw
 from theta_cli.data.samples import build_samples, huber_delta, point_magnitudes
 from theta_cli.data.split import SPLITS, split_agents
 from theta_cli.data.splitfiles import SplitWriter, plan_files, write_quick_val
-from theta_cli.errors import ThetaError
-from theta_cli.layout import BYTE
 
 PROCESSED = "processed"
 STATE = "state"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theta_cli.errors import ThetaError
+from theta_cli.core.errors import ThetaError
 
 RAW_COLUMNS = ("agent", "timestamp", "longitude", "latitude", "longitude_n", "latitude_n")
 COORD_COLUMNS = ("longitude", "latitude", "longitude_n", "latitude_n")

@@ -1,6 +1,6 @@
 """From chunks of raw fixes to float32 training samples (DOMAIN.md, "Data files").
 
-Per chunk: ENU with pymap3d around the chunk's first noisy point, X0 clean, X1 noisy,
+Per chunk: ENU (``data.geo``) around the chunk's first noisy point, X0 clean, X1 noisy,
 V = X1 - X0, ``repeats`` draws of t ~ U[0, 1) and X_t = X0 + t V (``theta_cli.flow``).
 X_t carries 4 channels: e, n, timestamp (seconds since the chunk's first fix) and is_start.
 """
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from theta_cli.data.chunking import AgentChunks
+from theta_cli.data.geo import to_enu
 
 if TYPE_CHECKING:
     import torch
@@ -24,13 +25,10 @@ def enu_chunks(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     Origin: each chunk's first *noisy* point, for both the clean and the noisy chunk, height 0
     (DOMAIN.md: the label's position never leaks into the input).
     """
-    import pymap3d
-
     lat0 = cols["lat_n"][:, :1]
     lon0 = cols["lon_n"][:, :1]
-    e0, n0, _ = pymap3d.geodetic2enu(cols["lat"], cols["lon"], 0.0, lat0, lon0, 0.0)
-    e1, n1, _ = pymap3d.geodetic2enu(cols["lat_n"], cols["lon_n"], 0.0, lat0, lon0, 0.0)
-    return np.stack([e0, n0], axis=-1), np.stack([e1, n1], axis=-1)
+    clean = to_enu(cols["lat"], cols["lon"], lat0, lon0)
+    return clean, to_enu(cols["lat_n"], cols["lon_n"], lat0, lon0)
 
 
 @dataclass

@@ -12,9 +12,9 @@ from typing import Protocol
 
 import numpy as np
 
+from theta_cli.core.errors import ThetaError
+from theta_cli.data.epochfile import EPOCH_LIMIT
 from theta_cli.data.samples import Samples
-from theta_cli.epochfile import EPOCH_LIMIT
-from theta_cli.errors import ThetaError
 
 
 class FileOptions(Protocol):
@@ -96,7 +96,7 @@ class SplitWriter:
                 self._flush(name)
 
     def _flush(self, name: str) -> None:
-        from theta_cli import epochfile
+        from theta_cli.data import epochfile
 
         self.dir.mkdir(parents=True, exist_ok=True)
         epochfile.save(self.dir / name, self._buf)
@@ -134,7 +134,7 @@ def select_quick_val(chunks: int, opts: FileOptions) -> np.ndarray:
 def write_quick_val(path: Path, writer: SplitWriter, opts: FileOptions) -> int:
     import torch
 
-    from theta_cli import epochfile
+    from theta_cli.data import epochfile
 
     picks = select_quick_val(writer.written, opts)
     if len(picks) == 0:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from theta_cli import atomic
+from theta_cli.core import atomic
 
 BUILD_PREFIX = ".theta-build-"
 OLD_PREFIX = ".theta-old-"

@@ -17,13 +17,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from theta_cli import atomic
+from theta_cli.core import atomic
+from theta_cli.core.errors import ThetaError
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
+from theta_cli.data.geo import from_enu
 from theta_cli.data.motion import make_track
 from theta_cli.data.noise import NOISE_FILE, NoiseModel
 from theta_cli.data.rawio import RAW_COLUMNS, RAW_SUFFIXES
-from theta_cli.errors import ThetaError
 
 SYNTH_FILE = "synth.json"
 #: 2026-01-01T00:00:00Z: agents start within the following day (Unix seconds).
@@ -67,28 +68,23 @@ class SynthSummary:
 
 def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, dict]:
     """Rows of agent ``index``: its mode and the six raw columns as numpy arrays."""
-    import pymap3d
-
     rng = np.random.default_rng([cfg.seed, index])
     track = make_track(cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate)
     n = len(track.times)
     noisy = noise.sample(track.times, rng).total
     start = BASE_EPOCH + float(rng.integers(0, 86_400))
-    lat, lon, _ = pymap3d.enu2geodetic(
-        track.east, track.north, 0.0, cfg.center_lat, cfg.center_lon, 0.0
-    )
-    lat_n, lon_n, _ = pymap3d.enu2geodetic(
-        track.east + noisy[:, 0], track.north + noisy[:, 1], 0.0,
-        cfg.center_lat, cfg.center_lon, 0.0,
+    lat, lon = from_enu(track.east, track.north, cfg.center_lat, cfg.center_lon)
+    lat_n, lon_n = from_enu(
+        track.east + noisy[:, 0], track.north + noisy[:, 1], cfg.center_lat, cfg.center_lon
     )
     name = f"{track.mode}_{index:04d}"
     cols = {
         "agent": np.full(n, name, dtype=object),
         "timestamp": start + track.times,
-        "longitude": np.asarray(lon, dtype=np.float64),
-        "latitude": np.asarray(lat, dtype=np.float64),
-        "longitude_n": np.asarray(lon_n, dtype=np.float64),
-        "latitude_n": np.asarray(lat_n, dtype=np.float64),
+        "longitude": lon,
+        "latitude": lat,
+        "longitude_n": lon_n,
+        "latitude_n": lat_n,
     }
     return track.mode, cols
 

@@ -1,0 +1,80 @@
+"""The Typer subclass every theta command group uses: each command is wrapped by
+:func:`theta_cli.core.errors.guard`, so bad input ends as one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+import typer
+from typer.core import TyperGroup
+
+try:  # recent typer vendors its own copy of click: catch *its* exception classes
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
+from theta_cli.core.errors import EXIT_BAD_INPUT, guard
+
+
+class OneLineUsageError(click_exceptions.UsageError):
+    """A usage error (unknown option, bad value) shown as one line, like every other theta error.
+
+    Click's own form is three lines (usage, hint, error); theta keeps one line on stderr that
+    names the option and where to read more.
+    """
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file: IO[str] | None = None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        message = " ".join(self.format_message().split())
+        (file or sys.stderr).write(f"theta: error: {message}{where}\n")
+
+
+def _one_line(err: click_exceptions.UsageError) -> click_exceptions.UsageError:
+    # "theta" with no arguments prints the help: that is not an error to reword.
+    if isinstance(err, (OneLineUsageError, click_exceptions.NoArgsIsHelpError)):
+        return err
+    return OneLineUsageError(err.format_message(), err.ctx)
+
+
+class ThetaGroup(TyperGroup):
+    """Group whose parse errors, its own and its subcommands', are one-line errors."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click_exceptions.UsageError as err:
+            raise _one_line(err) from None
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click_exceptions.UsageError as err:
+            raise _one_line(err) from None
+
+
+class ThetaTyper(typer.Typer):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", ThetaGroup)
+        kwargs.setdefault("no_args_is_help", True)
+        kwargs.setdefault("add_completion", False)
+        kwargs.setdefault("pretty_exceptions_enable", False)
+        kwargs.setdefault("rich_markup_mode", None)
+        super().__init__(**kwargs)
+
+    def command(
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            opts = dict(kwargs)
+            # Click cuts the default summary at ~45 characters ("Start a new training run
+            # in..."); the docstring's whole first line is the summary `theta --help` shows.
+            if "short_help" not in opts and func.__doc__:
+                opts["short_help"] = func.__doc__.strip().splitlines()[0]
+            super(ThetaTyper, self).command(*args, **opts)(guard(func))
+            return func
+
+        return decorator

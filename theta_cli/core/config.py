@@ -1,0 +1,218 @@
+"""Training configuration: validated once at the edge, then passed down as a typed object.
+
+``TrainConfig`` holds every key of the spec's ``src/config.json`` (with the spec's defaults) plus
+what a real run needs. ``RunConfig`` is what a run keeps in ``log/config.json``: the TrainConfig
+plus the run state (``delta_curr``, the current ``lr``, ``epoch``, ``step``). Per the spec the
+run's ``lr`` is the *latest* learning rate; the configured one is kept in ``lr_init``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import BYTE
+
+MODEL_TYPES = ("hybrid", "transformer", "cnn1d", "nn", "mlp")
+SPEC_CONFIG_PATH = Path("src/config.json")
+
+#: Fields that may change when a run is resumed: none of them can break the run's state.
+#: (A different ``threads`` may change float rounding, so a bitwise-identical continuation
+#: needs the same value; the run itself stays valid.)
+RESUME_MUTABLE = frozenset(
+    {"epochs", "save_interval", "log_interval", "early_stop_patience", "threads"}
+)
+#: Architecture fields read by model_const / build_theta.
+ARCH_FIELDS = ("model_type", "hidden", "layers", "K", "dropout", "attn_dropout")
+
+
+class TrainConfig(BaseModel):
+    """Every training setting. Unknown keys, wrong types and out-of-range values are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+    # --- the spec's keys and defaults -------------------------------------------------------
+    K: int = Field(256, gt=0, description="chunk length in points; a multiple of 8")
+    Q1: int = Field(1, ge=0, description="head buckle length in bytes")
+    Q2: int = Field(0, ge=0, description="tail buckle length in bytes")
+    batch_size: int = Field(32, ge=1)
+    cpu: bool = False
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    attn_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on attention weights (off: slow on CPU)"
+    )
+    epochs: int = Field(10, ge=1)
+    hidden: int = Field(384, ge=1)
+    huber_delta_path: str = "./dataset/state/huber_delta.json"
+    layers: int = Field(8, ge=1)
+    log_interval: int = Field(100, ge=1)
+    lr: float = Field(1e-4, gt=0.0)
+    model_type: Literal["hybrid", "transformer", "cnn1d", "nn", "mlp"] = "hybrid"
+    num_workers: int = Field(4, ge=0)
+    save_interval: int = Field(1000, ge=1)
+    train_dir: str = "./dataset/processed/train"
+    val_dir: str = "./dataset/processed/val"
+    weight_decay: float = Field(0.01, ge=0.0)
+    # --- what a real run needs ----------------------------------------------------------------
+    seed: int = Field(0, ge=0)
+    warmup_steps: int = Field(1000, ge=0)
+    min_lr: float = Field(1e-6, ge=0.0)
+    grad_clip: float = Field(1.0, ge=0.0, description="max grad norm; 0 disables clipping")
+    delta_fallback: float = Field(38.13, gt=0.0)
+    quick_val_path: str = "./dataset/quick_val.pt"
+    epoch_limit: int = Field(37000, ge=1)
+    early_stop_patience: int = Field(0, ge=0, description="0 = never stop early")
+    threads: int | None = Field(
+        None, ge=1, description="torch CPU threads; null = torch's default (one per core)"
+    )
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> TrainConfig:
+        if self.K % BYTE:
+            raise ValueError(f"K={self.K} must be a multiple of {BYTE}")
+        if BYTE * (self.Q1 + self.Q2) >= self.K:
+            raise ValueError(
+                f"buckles Q1={self.Q1}, Q2={self.Q2} cover {BYTE * (self.Q1 + self.Q2)} points, "
+                f"which leaves no payload in a chunk of K={self.K}"
+            )
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
+        return self
+
+
+class RunConfig(TrainConfig):
+    """A run's ``log/config.json``: the TrainConfig plus the run state."""
+
+    lr_init: float = Field(gt=0.0, description="the configured learning rate")
+    delta_curr: float = Field(gt=0.0, description="the Huber delta in use")
+    epoch: int = Field(0, ge=0)
+    step: int = Field(0, ge=0)
+    global_step: int = Field(0, ge=0)
+
+    # The run's lr is the latest lr: it may be 0 during warm-up and below min_lr never,
+    # but it must not trip the TrainConfig relation checks meant for the configured value.
+    lr: float = Field(1e-4, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> RunConfig:
+        TrainConfig.model_validate(self.train_dict())
+        return self
+
+    @classmethod
+    def start(cls, cfg: TrainConfig, delta: float) -> RunConfig:
+        return cls(**cfg.model_dump(), lr_init=cfg.lr, delta_curr=delta)
+
+    def train_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.model_dump().items() if k in TrainConfig.model_fields}
+        d["lr"] = self.lr_init
+        return d
+
+    def train_config(self) -> TrainConfig:
+        """The configured TrainConfig (with the original lr)."""
+        return TrainConfig(**self.train_dict())
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line naming the field, the value and the rule, for the first few problems."""
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if not loc:  # a relation between fields: the message names them
+            parts.append(msg)
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"unknown field {loc!r}")
+        elif e["type"] == "missing":
+            parts.append(f"missing field {loc!r}")
+        else:
+            parts.append(f"{loc}={e.get('input')!r}: {msg}")
+    more = len(err.errors()) - len(parts)
+    tail = f" (and {more} more)" if more > 0 else ""
+    return f"{source}: " + "; ".join(parts) + tail
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ThetaError(f"{path}: config file not found") from None
+    if not text.strip():
+        raise ThetaError(f"{path}: config file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ThetaError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(data, dict):
+        raise ThetaError(f"{path}: expected a JSON object of config fields")
+    return data
+
+
+def validate_train(data: dict[str, Any], source: str) -> TrainConfig:
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ThetaError(format_validation_error(e, source)) from None
+
+
+def load_train_config(path: Path | None = None) -> tuple[TrainConfig, str]:
+    """Base config by precedence: ``path``, then ./src/config.json, then packaged defaults.
+
+    Returns the config and a description of where it came from.
+    """
+    if path is not None:
+        return validate_train(_read_json(Path(path)), str(path)), str(path)
+    if SPEC_CONFIG_PATH.is_file():
+        return validate_train(_read_json(SPEC_CONFIG_PATH), str(SPEC_CONFIG_PATH)), str(
+            SPEC_CONFIG_PATH
+        )
+    return TrainConfig(), "built-in defaults"
+
+
+def load_run_config(path: Path) -> RunConfig:
+    """Read and validate a run's log/config.json."""
+    if not Path(path).is_file():
+        raise ThetaError(f"{path}: run has no config.json")
+    try:
+        return RunConfig.model_validate(_read_json(Path(path)))
+    except ValidationError as e:
+        raise ThetaError(format_validation_error(e, str(path))) from None
+
+
+def parse_set_value(raw: str) -> Any:
+    """Value of a ``--set key=value``: JSON when it parses (numbers, true/false), else a string."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def apply_overrides(base: TrainConfig, overrides: dict[str, Any], source: str) -> TrainConfig:
+    """Return a new validated config with ``overrides`` applied (None values are ignored)."""
+    data = base.model_dump()
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in TrainConfig.model_fields:
+            raise ThetaError(
+                f"{source}: unknown field {key!r} (fields: {', '.join(TrainConfig.model_fields)})"
+            )
+        field_type = TrainConfig.model_fields[key].annotation
+        if field_type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        data[key] = value
+    return validate_train(data, source)
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, Any]:
+    """``["lr=3e-4", "seed=1"]`` -> ``{"lr": 0.0003, "seed": 1}``; malformed items are refused."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ThetaError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = parse_set_value(raw.strip())
+    return out

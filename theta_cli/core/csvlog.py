@@ -1,0 +1,141 @@
+"""Reading and appending a run's CSV logs (train_data.csv, byte_wise_err.csv).
+
+Rows are validated on read; a corrupted row is reported with its file and line number, so a
+damaged log never turns into a silent NaN in a chart or a wrong prune decision.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+from theta_cli.core import atomic
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import BYTE, TRAIN_CSV_HEADER, RunLayout, byte_csv_header
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    """One row of train_data.csv: one checkpoint."""
+
+    ckpt_name: str
+    epoch: int
+    step: int
+    avg_loss: float
+    acc_mean: float
+    acc_median: float
+    acc_std: float
+    lr: float
+    huber_loss_delta: float
+
+
+assert tuple(f.name for f in fields(TrainRow)) == TRAIN_CSV_HEADER  # one source of truth
+
+
+@dataclass(frozen=True)
+class ByteRow:
+    """One row of byte_wise_err.csv: a checkpoint evaluated with given buckles and mode."""
+
+    ckpt_name: str
+    q1: int
+    q2: int
+    mode: str
+    buckle_head: float | None  # None when Q1 = 0
+    byte_means: tuple[float, ...]
+
+    def values(self) -> list[object]:
+        head = "" if self.buckle_head is None else _fmt(self.buckle_head)
+        return [self.ckpt_name, self.q1, self.q2, self.mode, head] + [
+            _fmt(v) for v in self.byte_means
+        ]
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def _read(path: Path, header: Sequence[str] | None) -> list[tuple[int, list[str]]]:
+    """Rows (with 1-based line numbers) under a checked header; [] when the file is absent."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        try:
+            got = next(reader)
+        except StopIteration:
+            return []
+        if header is not None and [h.strip() for h in got] != list(header):
+            raise ThetaError(f"{path}:1: unexpected header {','.join(got)!r}")
+        return [(reader.line_num, row) for row in reader if row]
+
+
+def _num(path: Path, line: int, name: str, raw: str, kind: type) -> float | int:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ThetaError(f"{path}:{line}: column {name!r} is {raw!r}, not a number") from None
+    if isinstance(value, float) and math.isinf(value):
+        raise ThetaError(f"{path}:{line}: column {name!r} is infinite")
+    return value
+
+
+def read_train_rows(run: RunLayout, path: Path | None = None) -> list[TrainRow]:
+    """The run's train_data.csv rows; ``path`` reads another file with the same header instead
+    (e.g. the ``train_data.superseded_*.csv`` a resume from an older checkpoint sets aside)."""
+    path = run.train_csv if path is None else path
+    rows = []
+    for line, raw in _read(path, TRAIN_CSV_HEADER):
+        if len(raw) != len(TRAIN_CSV_HEADER):
+            raise ThetaError(
+                f"{path}:{line}: {len(raw)} values, expected {len(TRAIN_CSV_HEADER)}"
+            )
+        vals: list[object] = [raw[0].strip()]
+        for f, cell in zip(fields(TrainRow)[1:], raw[1:], strict=True):
+            vals.append(_num(path, line, f.name, cell.strip(), int if f.type == "int" else float))
+        rows.append(TrainRow(*vals))  # type: ignore[arg-type]
+    return rows
+
+
+def append_train_row(run: RunLayout, row: TrainRow) -> None:
+    values = [row.ckpt_name, row.epoch, row.step] + [_fmt(v) for v in astuple(row)[3:]]
+    atomic.append_csv_row(run.train_csv, TRAIN_CSV_HEADER, values)
+
+
+def read_byte_rows(run: RunLayout) -> list[ByteRow]:
+    path = run.byte_csv
+    raw_rows = _read(path, None)
+    if not raw_rows:
+        return []
+    with open(path, encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    n_bytes = len(header) - 5
+    if n_bytes < 1 or header != list(byte_csv_header(n_bytes * BYTE)):
+        raise ThetaError(f"{path}:1: unexpected header {','.join(header[:6])!r}...")
+    out = []
+    for line, raw in raw_rows:
+        if len(raw) != len(header):
+            raise ThetaError(f"{path}:{line}: {len(raw)} values, expected {len(header)}")
+        head_raw = raw[4].strip()
+        head = None if head_raw == "" else float(_num(path, line, "buckle_head", head_raw, float))
+        means = tuple(
+            float(_num(path, line, header[5 + i], raw[5 + i], float)) for i in range(n_bytes)
+        )
+        out.append(
+            ByteRow(
+                raw[0],
+                int(_num(path, line, "Q1", raw[1], int)),
+                int(_num(path, line, "Q2", raw[2], int)),
+                raw[3],
+                head,
+                means,
+            )
+        )
+    return out
+
+
+def append_byte_row(run: RunLayout, row: ByteRow) -> None:
+    k = len(row.byte_means) * BYTE
+    atomic.append_csv_row(run.byte_csv, byte_csv_header(k), row.values())

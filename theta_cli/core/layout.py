@@ -1,0 +1,186 @@
+"""The single source of truth for names on disk: run layout, checkpoint names, CSV headers.
+
+Nothing else in theta spells a run path, a checkpoint pattern or a CSV column by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from theta_cli.core.errors import ThetaError
+
+#: Points per byte. K must be a multiple of it; a chunk has K // BYTE bytes.
+BYTE = 8
+
+DEFAULT_MODELS_DIR = "./models"
+MODELS_DIR_ENV = "THETA_MODELS_DIR"
+
+#: Weights file written by ``export`` and read by ``model.model_const``.
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TRAIN_CSV = "train_data.csv"
+BYTE_CSV = "byte_wise_err.csv"
+RUNTIME_LOG = "runtime.log"
+LOCK_FILE = ".lock"
+LOSS_PNG = "loss-ckpt.png"
+ACC_PNG = "acc-ckpt.png"
+BYTE_HEATMAP_PNG = "byte-err-heatmap.png"
+
+#: Header of log/train_data.csv, in the spec's order (written without spaces: standard CSV).
+TRAIN_CSV_HEADER: tuple[str, ...] = (
+    "ckpt_name",
+    "epoch",
+    "step",
+    "avg_loss",
+    "acc_mean",
+    "acc_median",
+    "acc_std",
+    "lr",
+    "huber_loss_delta",
+)
+
+#: Checkpoint names: theta writes ``ckpt_epoch3_step200.pt``; the spec's
+#: ``ckpt_epoch_3_step_200.pt`` spelling is accepted when reading.
+CKPT_RE = re.compile(r"^ckpt_epoch_?(?P<epoch>\d+)_step_?(?P<step>\d+)\.pt$")
+
+
+def ckpt_name(epoch: int, step: int) -> str:
+    return f"ckpt_epoch{epoch}_step{step}.pt"
+
+
+def parse_ckpt_name(name: str) -> tuple[int, int]:
+    """Return (epoch, step) from a checkpoint file name, or raise ThetaError."""
+    m = CKPT_RE.match(name)
+    if not m:
+        raise ThetaError(
+            f"{name}: not a checkpoint name; expected ckpt_epoch<E>_step<S>.pt "
+            "(or ckpt_epoch_<E>_step_<S>.pt)"
+        )
+    return int(m["epoch"]), int(m["step"])
+
+
+def byte_csv_header(k: int) -> tuple[str, ...]:
+    """Header of log/byte_wise_err.csv for chunk length ``k`` (spec columns plus ``mode``)."""
+    return ("ckpt_name", "Q1", "Q2", "mode", "buckle_head") + tuple(
+        f"byte_{i}_mean" for i in range(1, k // BYTE + 1)
+    )
+
+
+_models_dir_option: Path | None = None
+
+
+def set_models_dir(value: str | os.PathLike[str] | None) -> None:
+    """Record the global ``--models-dir`` option for this invocation (None = not given)."""
+    global _models_dir_option
+    _models_dir_option = Path(value) if value is not None else None
+
+
+def models_dir(value: str | os.PathLike[str] | None = None) -> Path:
+    """The run root: explicit value, else --models-dir, else $THETA_MODELS_DIR, else ./models."""
+    if value is not None:
+        return Path(value)
+    if _models_dir_option is not None:
+        return _models_dir_option
+    return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one run: ``<models_dir>/<model_name>/{log,ckpt,fig}``."""
+
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.root / "ckpt"
+
+    @property
+    def fig_dir(self) -> Path:
+        return self.root / "fig"
+
+    @property
+    def config_path(self) -> Path:
+        return self.log_dir / CONFIG_FILE
+
+    @property
+    def train_csv(self) -> Path:
+        return self.log_dir / TRAIN_CSV
+
+    @property
+    def byte_csv(self) -> Path:
+        return self.log_dir / BYTE_CSV
+
+    @property
+    def runtime_log(self) -> Path:
+        return self.log_dir / RUNTIME_LOG
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @property
+    def loss_png(self) -> Path:
+        return self.fig_dir / LOSS_PNG
+
+    @property
+    def acc_png(self) -> Path:
+        return self.fig_dir / ACC_PNG
+
+    def ckpt_path(self, epoch: int, step: int) -> Path:
+        return self.ckpt_dir / ckpt_name(epoch, step)
+
+    def checkpoints(self) -> list[tuple[int, int, Path]]:
+        """Checkpoints present on disk as (epoch, step, path), oldest first."""
+        if not self.ckpt_dir.is_dir():
+            return []
+        found = []
+        for p in self.ckpt_dir.iterdir():
+            m = CKPT_RE.match(p.name)
+            if m and p.is_file():
+                found.append((int(m["epoch"]), int(m["step"]), p))
+        return sorted(found)
+
+    def make_dirs(self) -> None:
+        for d in (self.log_dir, self.ckpt_dir, self.fig_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_ckpt(cls, ckpt: str | os.PathLike[str]) -> tuple[RunLayout, int, int]:
+        """Run layout and (epoch, step) of ``models/<run>/ckpt/ckpt_epoch3_step200.pt``."""
+        path = Path(ckpt)
+        epoch, step = parse_ckpt_name(path.name)
+        if not path.is_file():
+            raise ThetaError(f"{path}: checkpoint not found")
+        if path.resolve().parent.name != "ckpt":
+            raise ThetaError(f"{path}: a checkpoint must live in a run's ckpt/ directory")
+        return cls(path.resolve().parent.parent), epoch, step
+
+
+def resolve_run(ref: str | os.PathLike[str], root: Path | None = None) -> RunLayout:
+    """Find a run by name (under the models dir) or by path; unknown names list what exists."""
+    base = models_dir(root)
+    as_path = Path(ref)
+    for candidate in (as_path, base / as_path):
+        if (candidate / "log").is_dir() or (candidate / "ckpt").is_dir():
+            return RunLayout(candidate.resolve())
+    runs = list_runs(base)
+    known = ", ".join(r.name for r in runs) if runs else "none"
+    raise ThetaError(f"{ref}: no such run under {base} (runs there: {known})")
+
+
+def list_runs(root: Path | None = None) -> list[RunLayout]:
+    base = models_dir(root)
+    if not base.is_dir():
+        return []
+    return [RunLayout(p) for p in sorted(base.iterdir()) if (p / "log").is_dir()]

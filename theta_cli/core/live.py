@@ -1,0 +1,107 @@
+"""The one live line per epoch: epoch, step/total, running loss, lr, samples/s and ETA
+(the time the epoch took, once it is done).
+
+It is redrawn only when the trainer calls ``update`` (every ``log_interval`` steps), never by a
+background thread, so it costs nothing between updates. When the epoch ends the line stays on
+screen and its final text is written to runtime.log (file only: it is already on screen). When
+stdout is not a terminal (a pipe, a file, a test runner) there is no live line: the final text is
+printed once, as an ordinary log line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import timedelta
+from types import TracebackType
+
+from rich.live import Live
+from rich.text import Text
+
+from theta_cli.core import logs
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _eta(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):  # nan / inf before the first interval
+        return "--:--"
+    return str(timedelta(seconds=int(round(seconds))))
+
+
+class EpochLine:
+    """Context manager around a Rich Live line for one epoch."""
+
+    def __init__(self, epoch: int, epochs: int, total_steps: int, batch_size: int, start_step: int):
+        self.epoch = epoch
+        self.epochs = epochs
+        self.total = total_steps
+        self.batch_size = batch_size
+        self.start_step = start_step
+        self.step = start_step
+        self.loss: float | None = None
+        self.lr: float | None = None
+        self._t0 = time.perf_counter()
+        self._live: Live | None = None
+
+    def text(self) -> str:
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        done = self.step - self.start_step
+        rate = done / elapsed
+        sps = rate * self.batch_size
+        if self.step >= self.total:  # a finished epoch: how long it took beats "ETA 0:00:00"
+            timing = f"took {_eta(elapsed)}"
+        else:
+            timing = f"ETA {_eta((self.total - self.step) / rate if rate > 0 else float('nan'))}"
+        loss = "-" if self.loss is None else f"{self.loss:.4f}"
+        lr = "-" if self.lr is None else f"{self.lr:.3e}"
+        return (
+            f"epoch {self.epoch + 1}/{self.epochs}  step {self.step}/{self.total}  "
+            f"loss {loss}  lr {lr}  {sps:,.0f} samples/s  {timing}"
+        )
+
+    def __enter__(self) -> EpochLine:
+        con = logs.console
+        if not con.is_terminal or con.is_dumb_terminal:
+            return self  # a file or pipe gets only the final line, printed once on exit
+        self._live = Live(
+            Text(self.text()),
+            console=logs.console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stdout=False,
+            # Warnings go to stderr; written straight to the terminal they would land on the live
+            # line's row. When stderr is that terminal too, Rich prints them above the line.
+            # Redirected stderr (2>file) is left alone: its lines must stay in the file.
+            redirect_stderr=_isatty(sys.stderr),
+        )
+        self._live.start()
+        return self
+
+    def update(self, step: int, loss: float | None, lr: float) -> None:
+        self.step = step
+        if loss is not None:
+            self.loss = loss
+        self.lr = lr
+        if self._live is not None:
+            self._live.update(Text(self.text()), refresh=True)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        final = self.text()
+        if self._live is None:
+            logs.get_logger().info(final)
+            return
+        self._live.update(Text(final))
+        self._live.stop()  # not transient: the line stays on screen
+        self._live = None
+        logs.get_logger().info(final, extra={"console": False})

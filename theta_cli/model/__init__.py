@@ -1,0 +1,34 @@
+"""The model zoo (spec section 2.1, the ``theta_model`` API): re-exports only.
+
+Importing this package imports torch; ``theta --help`` never does.
+"""
+
+from theta_cli.model.load import model_const, save_weights, weights_path
+from theta_cli.model.zoo import (
+    MODEL_TYPES,
+    SinusoidalNoiseEmbedding,
+    ThetaCNN1D,
+    ThetaHybrid,
+    ThetaMLP,
+    ThetaTransformer,
+    build_from_config,
+    build_theta,
+    count_parameters,
+    default_heads,
+)
+
+__all__ = [
+    "MODEL_TYPES",
+    "SinusoidalNoiseEmbedding",
+    "ThetaCNN1D",
+    "ThetaHybrid",
+    "ThetaMLP",
+    "ThetaTransformer",
+    "build_from_config",
+    "build_theta",
+    "count_parameters",
+    "default_heads",
+    "model_const",
+    "save_weights",
+    "weights_path",
+]

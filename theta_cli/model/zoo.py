@@ -1,0 +1,123 @@
+"""theta's model zoo (spec section 2.1): build a model by name, count it, save and load weights.
+
+Rectified-flow convention: ``X0`` clean, ``X1`` noisy, ``V = X1 - X0``, ``X_t = X0 + t * V``
+with t = 0 clean and t = 1 noisy. Every model maps ``(X_t, t)`` -> ``v_hat ~= V``:
+X_t (B, K, 2) in metres, t of shape (B,) or (B, 1) in [0, 1), v_hat (B, K, 2) in metres.
+
+Architecture only: losses, optimisers and data live in the training modules. Weights are
+stored as ``<model_dir>/model.safetensors`` (``layout.WEIGHTS_FILE``); the architecture comes
+from ``<model_dir>/log/config.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from theta_cli.core.layout import BYTE
+from theta_cli.model.archs import (
+    SinusoidalNoiseEmbedding,
+    ThetaCNN1D,
+    ThetaHybrid,
+    ThetaMLP,
+    ThetaTransformer,
+    default_heads,
+)
+
+__all__ = [
+    "MODEL_TYPES",
+    "SinusoidalNoiseEmbedding",
+    "ThetaCNN1D",
+    "ThetaHybrid",
+    "ThetaMLP",
+    "ThetaTransformer",
+    "build_theta",
+    "count_parameters",
+    "default_heads",
+]
+
+#: model_type -> class. "mlp" is an alias of "nn" (the spec's name).
+MODEL_TYPES: dict[str, type[nn.Module]] = {
+    "hybrid": ThetaHybrid,
+    "transformer": ThetaTransformer,
+    "cnn1d": ThetaCNN1D,
+    "nn": ThetaMLP,
+    "mlp": ThetaMLP,
+}
+_ATTENTION_TYPES = (ThetaTransformer, ThetaHybrid)
+
+
+def _check_int(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def build_theta(
+    model_type: str,
+    coord_dim: int,
+    hidden: int,
+    layers: int,
+    K: int,
+    dropout: float,
+    *,
+    heads: int | None = None,
+    attn_dropout: float = 0.0,
+) -> dict[str, Any]:
+    """Build a freshly initialised model: ``{"model": nn.Module, "num_params": int}``.
+
+    Initialisation draws from torch's global RNG, so ``torch.manual_seed`` fixes it.
+    ``heads`` (attention models only) defaults to ``default_heads(hidden)``; a run's config has
+    no field for it, so runs always use the default. ``attn_dropout`` turns on dropout over the
+    attention weights (off by default: it is slow on CPU; config field ``attn_dropout``).
+    Bad arguments raise ValueError.
+    """
+    if model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"unknown model_type {model_type!r}; valid choices: {', '.join(MODEL_TYPES)}"
+        )
+    _check_int("coord_dim", coord_dim)
+    _check_int("hidden", hidden)
+    _check_int("layers", layers)
+    _check_int("K", K)
+    if K % BYTE:
+        lo = K - K % BYTE
+        near = f"{lo} or {lo + BYTE}" if lo else str(BYTE)
+        raise ValueError(f"K={K} must be a multiple of {BYTE} (points per byte); try {near}")
+    for name, p in (("dropout", dropout), ("attn_dropout", attn_dropout)):
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {p!r}")
+    cls = MODEL_TYPES[model_type]
+    if issubclass(cls, _ATTENTION_TYPES):
+        if heads is not None:
+            _check_int("heads", heads)
+            if hidden % heads:
+                valid = [h for h in range(1, hidden + 1) if hidden % h == 0 and hidden // h >= 8]
+                raise ValueError(
+                    f"hidden={hidden} is not divisible by heads={heads}; valid head counts for "
+                    f"hidden={hidden}: {', '.join(map(str, valid or [1]))}"
+                )
+        model: nn.Module = cls(coord_dim, hidden, layers, K, dropout, heads, attn_dropout)
+    else:
+        model = cls(coord_dim, hidden, layers, K, dropout)
+    return {"model": model, "num_params": count_parameters(model)}
+
+
+def build_from_config(cfg: Any) -> dict[str, Any]:
+    """``build_theta`` with the architecture fields of a TrainConfig / RunConfig."""
+    return build_theta(
+        cfg.model_type,
+        2,
+        cfg.hidden,
+        cfg.layers,
+        cfg.K,
+        cfg.dropout,
+        attn_dropout=getattr(cfg, "attn_dropout", 0.0),
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (``requires_grad``) in ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+

@@ -1,0 +1,50 @@
+"""Export a checkpoint as a standalone model directory (``theta export``).
+
+    DIR/log/config.json     the checkpoint's own run config (the architecture its weights fit)
+    DIR/model.safetensors   the weights only (no optimizer, no pickled code)
+
+This is exactly the layout ``model.model_const(DIR)`` loads. The config comes from the
+checkpoint, not from the run's current config.json, so an export is self-consistent even if the
+run's config was later rewritten by a resume. Both files are written atomically; an existing
+export is only replaced with ``overwrite``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from theta_cli.core import atomic
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
+from theta_cli.engine import checkpoint
+
+
+@dataclass(frozen=True)
+class Exported:
+    out: Path
+    config: Path
+    weights: Path
+    num_params: int
+
+
+def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
+    ckpt = Path(ckpt)
+    out = Path(out)
+    target = RunLayout(out)
+    existing = [p for p in (target.config_path, out / WEIGHTS_FILE) if p.exists()]
+    if existing and not overwrite:
+        raise ThetaError(f"{existing[0]}: already exists; pass --force to replace the export")
+    if out.exists() and not out.is_dir():
+        raise ThetaError(f"{out}: exists and is not a directory")
+    payload = checkpoint.load_checkpoint(ckpt)
+    cfg = checkpoint.stored_config(payload, ckpt)
+    # Loading into the real architecture first proves the weights fit before anything is written.
+    model = checkpoint.build_model(payload, cfg, ckpt)
+    from theta_cli.model import count_parameters, save_weights
+
+    # Weights first, config last: a config.json beside missing weights would look like a
+    # finished export; the reverse fails loudly in model_const.
+    weights = save_weights(model, out)
+    atomic.write_json(target.config_path, cfg.model_dump())
+    return Exported(out, target.config_path, weights, count_parameters(model))
