@@ -11,8 +11,11 @@ Tests must not modify either; copy them (shutil.copytree) to change anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +133,29 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> RunLa
     reset_theta_globals()
     assert result.exit_code == 0, result.output + result.stderr
     return only_run(models)
+
+
+def assert_unlocked(run: RunLayout) -> None:
+    """The run's lock is free: no holder recorded, and it can be taken at once."""
+    from theta_cli.core import lock
+
+    assert not lock.holder_path(run.lock_path).exists(), "the lock's holder record is left"
+    with lock.hold(run.lock_path, "test"):
+        pass
+
+
+@contextlib.contextmanager
+def held_lock(path: Path, command: str = "theta new") -> Iterator[int]:
+    """Hold the lock at ``path`` from another process for the block; yields its pid."""
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom theta_cli.core import lock\n"
+        f"with lock.hold(Path({str(path)!r}), {command!r}):\n"
+        "    print('held', flush=True)\n    time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()

@@ -14,6 +14,7 @@ from theta_cli.core.layout import RunLayout
 from theta_cli.data import epochfile
 from theta_cli.engine import checkpoint
 from theta_cli.eval import bytewise
+from theta_cli.model import load
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +119,7 @@ def _stub_zero_model(monkeypatch) -> None:
         def forward(self, x, t):
             return torch.zeros_like(x)
 
-    monkeypatch.setattr(checkpoint, "build_model", lambda *a: Zero())
+    monkeypatch.setattr(load, "model_from_payload", lambda *a: Zero())
 
 
 def test_cli_buckle_head_hand_computation(run: RunLayout, tmp_path: Path, monkeypatch) -> None:
@@ -177,7 +178,7 @@ def test_cli_data_dir_option(run: RunLayout, tmp_path: Path, monkeypatch) -> Non
 
 @pytest.mark.parametrize("mode", ["velocity", "denoise"])
 def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, mode: str) -> None:
-    from theta_cli.engine import checkpoint
+    from theta_cli.model import load
 
     ckpt = run.checkpoints()[1][2]
     res = invoke(tmp_path / "models", "eval-bytes", str(ckpt), "--cpu", "--mode", mode,
@@ -185,7 +186,7 @@ def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, m
     assert res.exit_code == 0, res.output
     payload = checkpoint.load_checkpoint(ckpt)
     cfg = checkpoint.stored_config(payload, ckpt)
-    model = checkpoint.build_model(payload, cfg, ckpt)
+    model = load.model_from_payload(payload, cfg, ckpt)
     data, _ = epochfile.load(tmp_path / "quick_val.pt")
     x_t, v, t = data["X_t"], data["V"], data["t"]
     with torch.no_grad():

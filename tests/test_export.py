@@ -9,7 +9,7 @@ from _runfab import invoke, make_run, reset_cli_state
 
 from theta_cli.core.layout import RunLayout
 from theta_cli.engine import checkpoint
-from theta_cli.model import model_const
+from theta_cli.model import load, model_const
 from theta_cli.runs.export import export
 
 
@@ -28,7 +28,7 @@ def _outputs(model: torch.nn.Module) -> torch.Tensor:
 
 def _checkpoint_model(ckpt: Path) -> torch.nn.Module:
     payload = checkpoint.load_checkpoint(ckpt)
-    return checkpoint.build_model(payload, checkpoint.stored_config(payload, ckpt), ckpt)
+    return load.model_from_payload(payload, checkpoint.stored_config(payload, ckpt), ckpt)
 
 
 def test_round_trip_outputs_equal(tmp_path: Path) -> None:

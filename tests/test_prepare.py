@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import EPOCH_LIMIT
 from theta_cli.data import epochfile
 from theta_cli.data.chunking import n_chunks
 from theta_cli.data.prepare import PrepareOptions, prepare
@@ -274,7 +275,7 @@ def test_plan_files_respects_epoch_cap_and_minimum() -> None:
     assert plan_files(714, opts) == [0, 178, 357, 536, 714]
     many = plan_files(100_000, opts)  # 500k samples need more than 4 files of <= 37000
     sizes = np.diff(many) * 5
-    assert sizes.max() <= epochfile.EPOCH_LIMIT and len(many) - 1 == 14
+    assert sizes.max() <= EPOCH_LIMIT and len(many) - 1 == 14
 
 
 def test_split_counts_and_seeded_assignment() -> None:

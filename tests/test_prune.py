@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 from _runfab import invoke, make_run, reset_cli_state
+from conftest import assert_unlocked, held_lock
 
 from theta_cli.commands import runs as run_commands
 from theta_cli.core import csvlog
@@ -121,7 +120,7 @@ def test_cli_yes_deletes_and_logs(tmp_path: Path) -> None:
     assert _names(run) == ["ckpt_epoch0_step20.pt", "ckpt_epoch1_step20.pt",
                            "ckpt_epoch2_step10.pt"]
     assert (run.ckpt_dir / "notes.txt").read_text() == "mine"
-    assert not run.lock_path.exists()  # released
+    assert_unlocked(run)
     log = run.runtime_log.read_text()
     assert "deleted" in log and "ckpt_epoch0_step10.pt" in log
     assert len(csvlog.read_train_rows(run)) == 4  # history is kept
@@ -143,11 +142,9 @@ def test_cli_interactive_confirmation(tmp_path: Path, monkeypatch, answer, code,
 
 def test_cli_refuses_while_run_is_locked(tmp_path: Path) -> None:
     run = make_run(tmp_path / "models", steps=FIVE)
-    holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": "theta new",
-              "since": "now"}
-    run.lock_path.write_text(json.dumps(holder))
-    res = invoke(tmp_path / "models", "prune", run.name, "--keep-last", "0", "--yes")
-    assert res.exit_code == 2 and "in use" in res.stderr
+    with held_lock(run.lock_path, "theta new") as pid:
+        res = invoke(tmp_path / "models", "prune", run.name, "--keep-last", "0", "--yes")
+    assert res.exit_code == 2 and f"in use by pid {pid}" in res.stderr
     assert len(_names(run)) == 5
 
 

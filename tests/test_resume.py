@@ -8,19 +8,25 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_refused, invoke, only_run, tiny_config, write_config
+from conftest import (
+    assert_refused,
+    assert_unlocked,
+    held_lock,
+    invoke,
+    only_run,
+    tiny_config,
+    write_config,
+)
 
 from theta_cli.core.config import load_run_config
 from theta_cli.core.csvlog import read_train_rows
 from theta_cli.core.layout import RunLayout
 from theta_cli.engine import checkpoint
-from theta_cli.engine import loop as train_loop
+from theta_cli.engine import recipe as train_loop
 
 pytestmark = pytest.mark.usefixtures("theta_env")
 
@@ -83,7 +89,7 @@ def test_stop_at_mid_epoch_checkpoint_then_resume_is_bitwise_identical(
     assert stopped.exit_code == 130, stopped.output + stopped.stderr
     run_b = only_run(theta_env / "models")
     assert [p.name for _, _, p in run_b.checkpoints()] == ["ckpt_epoch0_step4.pt"]
-    assert not run_b.lock_path.exists()
+    assert_unlocked(run_b)
     args = _resume_command(stopped.stdout)
     assert Path(args[1]).resolve() == run_b.ckpt_path(0, 4).resolve()
     monkeypatch.undo()
@@ -103,7 +109,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
 ) -> None:
     # KeyboardInterrupt inside the 3rd step's forward pass (dropout has drawn from the RNG
     # already): the checkpoint must hold step 2 and the RNG state from before that step.
-    real_loss = train_loop.Trainer._loss
+    real_loss = train_loop.TrainingRecipe.loss
     calls = {"n": 0}
 
     def interrupted(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -113,7 +119,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
             raise KeyboardInterrupt
         return loss
 
-    monkeypatch.setattr(train_loop.Trainer, "_loss", interrupted)
+    monkeypatch.setattr(train_loop.TrainingRecipe, "loss", interrupted)
     # save_interval changes which checkpoints exist, never the training itself
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=100))
     stopped = invoke("--models-dir", "models", "new", "--config", cfg)
@@ -126,7 +132,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
     out = stopped.stdout.splitlines()
     assert out[-1].startswith("resume with: theta resume ")
     assert re.match(r"epoch 1/2  step 2/6  loss \S+ ", out[-2]), out[-3:]
-    assert not run.lock_path.exists()
+    assert_unlocked(run)
     args = _resume_command(stopped.stdout)
     monkeypatch.undo()
     monkeypatch.chdir(theta_env)
@@ -156,7 +162,7 @@ def test_spec_spelling_resumes_and_sets_later_history_aside(
     # two steps replayed from the same state, order and RNG: the same end state
     _assert_same_state(tiny_run.ckpt_path(1, 6), run.ckpt_path(1, 6))
     assert read_train_rows(run) == read_train_rows(tiny_run)
-    assert not run.lock_path.exists()
+    assert_unlocked(run)
 
 
 def test_next_epoch_and_more_epochs_extend_the_run(theta_env: Path, tiny_run: RunLayout) -> None:
@@ -199,17 +205,12 @@ def test_nothing_left_says_so_and_writes_nothing(theta_env: Path, tiny_run: RunL
 
 def test_a_live_lock_refuses_a_second_writer(theta_env: Path, tiny_run: RunLayout) -> None:
     run = _copy_run(tiny_run, theta_env)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        host = __import__("socket").gethostname()
-        run.lock_path.write_text(f'{{"pid": {sleeper.pid}, "host": "{host}", "command": "x"}}')
+    host = __import__("socket").gethostname()
+    with held_lock(run.lock_path, "x") as pid:
         result = invoke("resume", run.ckpt_path(1, 4), "--epochs", "3")
-    finally:
-        sleeper.kill()
-        sleeper.wait()
     assert result.exit_code == 2
-    assert f"run is in use by pid {sleeper.pid} on {host}" in result.stderr
-    assert len(list(run.ckpt_dir.iterdir())) == 4 and run.lock_path.exists()
+    assert f"run is in use by pid {pid} on {host}" in result.stderr
+    assert len(list(run.ckpt_dir.glob("*.pt"))) == 4
 
 
 # ---- bad input -------------------------------------------------------------------------------
@@ -275,7 +276,11 @@ def test_checkpoint_from_another_architecture_is_refused(
     payload[checkpoint.MODEL] = {k: v[:1] for k, v in payload[checkpoint.MODEL].items()}
     checkpoint.save_checkpoint(run.ckpt_path(1, 4), payload)
     before[run.ckpt_path(1, 4)] = run.ckpt_path(1, 4).stat().st_mtime_ns
-    assert_refused(invoke("resume", run.ckpt_path(1, 4)), "weights do not fit the run's model")
+    assert_refused(
+        invoke("resume", run.ckpt_path(1, 4)),
+        "weights do not match the config's architecture",
+        "time.mlp.0.weight",
+    )
     assert _snapshot(run) == before
 
 

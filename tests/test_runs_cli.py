@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from _runfab import invoke, make_run, reset_cli_state
 
-from theta_cli.commands.runs import resolve_checkpoint
 from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout
+from theta_cli.runs.find import resolve_checkpoint
 
 COMMANDS = ("eval-bytes", "plot", "prune", "info", "export")
 

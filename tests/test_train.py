@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_K, assert_refused, invoke, only_run, tiny_config, write_config
+from conftest import (
+    TINY_K,
+    assert_refused,
+    assert_unlocked,
+    invoke,
+    only_run,
+    tiny_config,
+    write_config,
+)
 
 from theta_cli.core import layout
 from theta_cli.core.config import RunConfig, load_run_config
@@ -17,8 +25,8 @@ from theta_cli.core.csvlog import read_train_rows
 from theta_cli.core.layout import TRAIN_CSV_HEADER, RunLayout
 from theta_cli.data import epochfile
 from theta_cli.engine import checkpoint
-from theta_cli.engine import loop as train_loop
-from theta_cli.engine import setup as run_setup
+from theta_cli.engine import plan as run_setup
+from theta_cli.engine import recipe as train_loop
 
 pytestmark = pytest.mark.usefixtures("theta_env")
 
@@ -45,7 +53,7 @@ def test_new_makes_the_full_run_layout(tiny_run: RunLayout) -> None:
         "ckpt_epoch1_step4.pt",
         "ckpt_epoch1_step6.pt",
     ]
-    assert not run.lock_path.exists(), "the lock is released on exit"
+    assert_unlocked(run)
     assert not list(run.root.rglob("*.tmp")), "no temporary file left behind"
 
 
@@ -110,7 +118,7 @@ def test_two_runs_started_in_the_same_second_get_distinct_directories(
 ) -> None:
     layout.set_models_dir(theta_env / "models")
     monkeypatch.setattr(run_setup.time, "strftime", lambda fmt, *a: "20261122_101500")
-    first, second = run_setup._claim_run_dir("hybrid"), run_setup._claim_run_dir("hybrid")
+    first, second = run_setup.claim_run_dir("hybrid"), run_setup.claim_run_dir("hybrid")
     assert first.name == "hybrid_20261122_101500"
     assert second.name == "hybrid_20261122_101500_2"
 
@@ -258,7 +266,7 @@ def test_corrupt_huber_delta_file_is_refused(theta_env: Path, tiny_data: Path) -
 def test_non_finite_loss_stops_without_a_checkpoint(
     theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train_loop.Trainer._loss
+    real_loss = train_loop.TrainingRecipe.loss
     calls = {"n": 0}
 
     def poisoned(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -266,7 +274,7 @@ def test_non_finite_loss_stops_without_a_checkpoint(
         loss = real_loss(self, xb, vb, tb)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(train_loop.Trainer, "_loss", poisoned)
+    monkeypatch.setattr(train_loop.TrainingRecipe, "loss", poisoned)
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=4))
     result = invoke("--models-dir", "m", "new", "--config", cfg)
     assert result.exit_code == train_loop.EXIT_DIVERGED
@@ -277,7 +285,7 @@ def test_non_finite_loss_stops_without_a_checkpoint(
     assert run.checkpoints() == [], "nothing saved from the broken state"
     assert not run.train_csv.exists()
     assert "non-finite loss" in run.runtime_log.read_text()
-    assert not run.lock_path.exists()
+    assert_unlocked(run)
 
 
 # ---- early stopping --------------------------------------------------------------------------
@@ -303,7 +311,7 @@ def test_early_stop_on_a_plateau_says_why(theta_env: Path, tiny_data: Path) -> N
 def test_avg_loss_is_the_mean_since_the_previous_checkpoint(
     theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train_loop.Trainer._loss
+    real_loss = train_loop.TrainingRecipe.loss
     seen: list[float] = []
 
     def recording(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -311,7 +319,7 @@ def test_avg_loss_is_the_mean_since_the_previous_checkpoint(
         seen.append(loss.item())
         return loss
 
-    monkeypatch.setattr(train_loop.Trainer, "_loss", recording)
+    monkeypatch.setattr(train_loop.TrainingRecipe, "loss", recording)
     # 6 steps per epoch, save_interval 4: rows after steps 4 and 6; log_interval 3 reads the
     # losses across that boundary, which must not change what each row averages
     cfg = tiny_config(tiny_data, epochs=1, save_interval=4, log_interval=3)

@@ -36,6 +36,12 @@ def recover_endpoints(
     return x0, x0 + v
 
 
+def per_point_error(v_hat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """[B, K, 2] x2 -> [B, K]: ||v_hat - V||_2 per point, in metres. The training loss is a
+    Huber of it, acc is its mean, eval-bytes its mean per byte."""
+    return (v_hat - v).norm(dim=-1)
+
+
 def euler_denoise(
     model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x1: torch.Tensor,

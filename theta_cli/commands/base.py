@@ -10,15 +10,16 @@ from typing import IO, Any
 import typer
 from typer.core import TyperGroup
 
-try:  # recent typer vendors its own copy of click: catch *its* exception classes
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
-
 from theta_cli.core.errors import EXIT_BAD_INPUT, guard
 
+#: click's UsageError, reached through typer's public ``BadParameter`` (one of its subclasses):
+#: recent typer vendors its own click, and its module path is private.
+UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
 
-class OneLineUsageError(click_exceptions.UsageError):
+
+class OneLineUsageError(UsageError):  # type: ignore[misc,valid-type]
     """A usage error (unknown option, bad value) shown as one line, like every other theta error.
 
     Click's own form is three lines (usage, hint, error); theta keeps one line on stderr that
@@ -33,9 +34,9 @@ class OneLineUsageError(click_exceptions.UsageError):
         (file or sys.stderr).write(f"theta: error: {message}{where}\n")
 
 
-def _one_line(err: click_exceptions.UsageError) -> click_exceptions.UsageError:
-    # "theta" with no arguments prints the help: that is not an error to reword.
-    if isinstance(err, (OneLineUsageError, click_exceptions.NoArgsIsHelpError)):
+def _one_line(err: Any) -> Any:
+    # "theta" with no arguments prints the help (NoArgsIsHelpError): not an error to reword.
+    if isinstance(err, OneLineUsageError) or type(err).__name__ == "NoArgsIsHelpError":
         return err
     return OneLineUsageError(err.format_message(), err.ctx)
 
@@ -46,13 +47,13 @@ class ThetaGroup(TyperGroup):
     def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
         try:
             return super().make_context(*args, **kwargs)
-        except click_exceptions.UsageError as err:
+        except UsageError as err:
             raise _one_line(err) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click_exceptions.UsageError as err:
+        except UsageError as err:
             raise _one_line(err) from None
 
 

@@ -15,6 +15,7 @@ import typer
 from theta_cli.commands.base import ThetaTyper
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import DatasetLayout
 from theta_cli.data import defaults as D
 
 app = ThetaTyper(help="Make, prepare and check datasets (synth, prepare, check).")
@@ -180,16 +181,18 @@ def _print_prepare(summary: Any) -> None:
     for name, st in summary.splits.items():
         table.add_row(name, str(st.agents), f"{st.chunks:,}", f"{st.samples:,}", str(len(st.files)))
     logs.console.print(table)
-    wrote = [summary.out / "processed", summary.out / "state" / "huber_delta.json"]
+    ds = DatasetLayout(summary.out)
+    wrote = [ds.split_dir("train").parent, ds.huber_path, ds.manifest_path]
     if summary.quick_val:
-        wrote.append(summary.out / "quick_val.pt")
+        wrote.append(ds.quick_val_path)
     log.info(
+        f"fix interval {summary.fix_interval_s:g} s (median gap between fixes); "
         f"fixes read {summary.fixes:,}, dropped (non-finite) {summary.dropped_rows:,}; "
         f"quick_val {summary.quick_val:,} samples; wrote {', '.join(map(str, wrote))}"
     )
     if summary.quick_val == 0:
         why = "--quick-val 0" if summary.options.quick_val == 0 else "the val split is empty"
-        log.warning(f"no quick_val.pt written: {why}")
+        log.warning(f"no {ds.quick_val_path.name} written: {why}")
     if summary.out_of_order_agents:
         log.warning(
             f"{len(summary.out_of_order_agents)} agent(s) have rows in a later raw file that "

@@ -19,30 +19,14 @@ from theta_cli import flow
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout, resolve_run
+from theta_cli.eval.bytewise import DEFAULT_BATCH as EVAL_BATCH
+from theta_cli.eval.bytewise import MODES as EVAL_MODES
+from theta_cli.runs import find
+from theta_cli.runs.best import DEFAULT_METRIC, METRICS
+from theta_cli.runs.prune import DEFAULT_KEEP_BEST as PRUNE_KEEP_BEST
+from theta_cli.runs.prune import DEFAULT_KEEP_LAST as PRUNE_KEEP_LAST
 
 _TARGET_HELP = "A checkpoint file, or a run (name under --models-dir, or path) with --ckpt."
-
-
-def resolve_checkpoint(target: str, name: str | None) -> Path:
-    """A checkpoint from a path, or from a run plus a file name (default: the newest)."""
-    as_path = Path(target)
-    if as_path.is_file():
-        if name is not None:
-            raise ThetaError(f"--ckpt {name}: give either a checkpoint path or a run with --ckpt")
-        return as_path
-    if as_path.suffix == ".pt":
-        raise ThetaError(f"{target}: checkpoint not found")
-    run = resolve_run(target)
-    found = run.checkpoints()
-    if name is None:
-        if not found:
-            raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
-        return found[-1][2]
-    path = run.ckpt_dir / Path(name).name
-    if not path.is_file():
-        names = ", ".join(p.name for _, _, p in found) or "none"
-        raise ThetaError(f"{path}: no such checkpoint (checkpoints: {names})")
-    return path
 
 
 @contextlib.contextmanager
@@ -74,10 +58,11 @@ def eval_bytes(
     q1: int | None = typer.Option(None, "--q1", help="Head buckle, bytes [default: run's Q1]."),
     q2: int | None = typer.Option(None, "--q2", help="Tail buckle, bytes [default: run's Q2]."),
     mode: str = typer.Option(
-        "velocity", "--mode", help="velocity: ‖v̂ − V‖ at the sample's t; denoise: Euler from X1."
+        EVAL_MODES[0], "--mode",
+        help="velocity: ‖v̂ − V‖ at the sample's t; denoise: Euler from X1.",
     ),
     steps: int = typer.Option(flow.DEFAULT_STEPS, "--steps", help="Euler steps (denoise)."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Samples per forward pass."),
+    batch_size: int = typer.Option(EVAL_BATCH, "--batch-size", help="Samples per forward pass."),
     cpu: bool = typer.Option(False, "--cpu", help="Stay on the CPU even if CUDA is available."),
 ) -> None:
     """Error per byte (8 points) of one checkpoint; appends a row to log/byte_wise_err.csv.
@@ -86,11 +71,10 @@ def eval_bytes(
     """
     from theta_cli.eval import bytewise
 
-    path = resolve_checkpoint(target, ckpt)
+    path = find.resolve_checkpoint(target, ckpt)
     run, _, _ = RunLayout.from_ckpt(path)
     logs.attach_run_log(run.runtime_log)
     req = bytewise.EvalRequest(path, data, limit, q1, q2, mode, steps, batch_size, cpu)
-    bytewise.validate_request(req)
     res = bytewise.evaluate(req, progress_factory=lambda: _progress_bar(f"{mode} error"))
     _print_eval(res)
 
@@ -173,11 +157,13 @@ def _interactive() -> bool:
 
 def prune(
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run name or path."),
-    keep_best: int = typer.Option(3, "--keep-best", help="Keep the K best by --metric."),
-    keep_last: int = typer.Option(2, "--keep-last", help="Keep the N newest."),
+    keep_best: int = typer.Option(
+        PRUNE_KEEP_BEST, "--keep-best", help="Keep the K best by --metric."
+    ),
+    keep_last: int = typer.Option(PRUNE_KEEP_LAST, "--keep-last", help="Keep the N newest."),
     metric: str = typer.Option(
-        "acc_mean", "--metric", help="train_data.csv column, lower is better: "
-        "acc_mean, acc_median, acc_std, avg_loss."
+        DEFAULT_METRIC, "--metric",
+        help=f"train_data.csv column, lower is better: {', '.join(METRICS)}.",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; delete nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
@@ -186,7 +172,6 @@ def prune(
 
     Example: theta prune hybrid_20261122_101500 --keep-best 3 --keep-last 2 --dry-run
     """
-    from theta_cli.core import lock
     from theta_cli.runs import prune as engine
 
     run = resolve_run(run_ref)
@@ -210,20 +195,7 @@ def prune(
         if not typer.confirm(f"Delete {summary}?", default=False):
             log.info("nothing deleted")
             raise typer.Exit(1)
-    # One writer per run: training must not save (or resume) while checkpoints vanish.
-    with lock.run_lock(run.lock_path, "theta prune"):
-        logs.attach_run_log(run.runtime_log)
-        fresh = engine.plan_prune(run, keep_best, keep_last, metric)
-        confirmed = {i.path for i in doomed}
-        if {i.path for i in fresh.to_delete} - confirmed:
-            raise ThetaError(
-                f"{run.ckpt_dir}: checkpoints changed while confirming; run prune again"
-            )
-        final = engine.PrunePlan(
-            run, metric, keep_best, keep_last,
-            tuple(i for i in fresh.items if i.keep or i.path in confirmed),
-        )
-        removed = engine.execute(final)
+    removed = engine.execute_confirmed(plan)
     for item in removed:
         log.info(f"deleted {item.path}", extra={"console": False})
     freed = sum(i.size for i in removed)
@@ -299,7 +271,7 @@ def export(
     """
     from theta_cli.runs import export as engine
 
-    path = resolve_checkpoint(target, ckpt)
+    path = find.resolve_checkpoint(target, ckpt)
     done = engine.export(path, out, overwrite=force)
     log = logs.get_logger()
     log.info(f"exported {path.name} ({done.num_params:,} parameters)")

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import typer
 
+from theta_cli.core.config import MODEL_TYPES, RESUME_MUTABLE
 from theta_cli.core.errors import EXIT_INTERRUPTED
 
 _CONFIG_HELP = "Base config JSON [default: ./src/config.json if present, else built-in defaults]."
 _SET_HELP = "Override any config field, e.g. --set seed=1 (repeatable)."
 _RESUME_SET_HELP = (
-    "Override a field that cannot break the run: epochs, save_interval, log_interval, "
-    "early_stop_patience, threads (repeatable)."
+    f"Override a field that cannot break the run: {', '.join(sorted(RESUME_MUTABLE))} "
+    "(repeatable)."
 )
 _THREADS_HELP = "torch CPU threads [default: torch's, one per core]; try 1 on a busy machine."
 
@@ -29,7 +30,7 @@ def _given(flags: dict[str, object]) -> dict[str, object]:
 def new(
     config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
     model_type: str | None = typer.Option(
-        None, "--model-type", help="hybrid, transformer, cnn1d, nn (or mlp)."
+        None, "--model-type", help=f"One of {', '.join(MODEL_TYPES)} (mlp = nn)."
     ),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width."),
     layers: int | None = typer.Option(None, "--layers", help="Number of layers."),

@@ -1,22 +1,25 @@
-"""Training configuration: validated once at the edge, then passed down as a typed object.
+"""Training configuration: validated once at the edge, then passed down as a typed, frozen object.
 
 ``TrainConfig`` holds every key of the spec's ``src/config.json`` (with the spec's defaults) plus
-what a real run needs. ``RunConfig`` is what a run keeps in ``log/config.json``: the TrainConfig
-plus the run state (``delta_curr``, the current ``lr``, ``epoch``, ``step``). Per the spec the
-run's ``lr`` is the *latest* learning rate; the configured one is kept in ``lr_init``.
+what a real run needs; it never changes during a run. ``RunState`` is the small part that does
+(epoch, step, global step, the latest lr, the Huber delta, the best acc_mean). ``RunConfig`` is
+the file format of a run's ``log/config.json``: the two flattened together, as the spec lays it
+out. Per the spec the file's ``lr`` is the *latest* learning rate; the configured one is kept in
+``lr_init``. ``RunConfig.compose`` and ``RunConfig.split`` convert between the two views.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import BYTE
+from theta_cli.core.layout import BYTE, DATASET_DEFAULTS, check_buckles
 
+#: The model types theta builds, the one list (the zoo maps each to its class; "mlp" = "nn").
 MODEL_TYPES = ("hybrid", "transformer", "cnn1d", "nn", "mlp")
 SPEC_CONFIG_PATH = Path("src/config.json")
 
@@ -26,14 +29,41 @@ SPEC_CONFIG_PATH = Path("src/config.json")
 RESUME_MUTABLE = frozenset(
     {"epochs", "save_interval", "log_interval", "early_stop_patience", "threads"}
 )
-#: Architecture fields read by model_const / build_theta.
+
+
+def _known_model_type(value: str) -> str:
+    if value not in MODEL_TYPES:
+        raise ValueError(f"unknown model_type; valid choices: {', '.join(MODEL_TYPES)}")
+    return value
+
+
+class Architecture(BaseModel):
+    """What ``build_theta`` needs: the one description of a model's shape, read from a run's
+    config, a checkpoint's config or an exported ``config.json`` (other keys are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    model_type: str
+    coord_dim: int = Field(2, ge=1)
+    hidden: int = Field(ge=1)
+    layers: int = Field(ge=1)
+    K: int = Field(gt=0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    attn_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    heads: int | None = Field(None, ge=1, description="only a hand-written file sets it")
+
+    _check_type = field_validator("model_type")(_known_model_type)
+
+
+#: The architecture fields a run's config shares with ``Architecture`` (a resume may not change
+#: them: the checkpoint's weights have that shape).
 ARCH_FIELDS = ("model_type", "hidden", "layers", "K", "dropout", "attn_dropout")
 
 
 class TrainConfig(BaseModel):
     """Every training setting. Unknown keys, wrong types and out-of-range values are refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     # --- the spec's keys and defaults -------------------------------------------------------
     K: int = Field(256, gt=0, description="chunk length in points; a multiple of 8")
@@ -47,15 +77,15 @@ class TrainConfig(BaseModel):
     )
     epochs: int = Field(10, ge=1)
     hidden: int = Field(384, ge=1)
-    huber_delta_path: str = "./dataset/state/huber_delta.json"
+    huber_delta_path: str = DATASET_DEFAULTS.huber_delta_path
     layers: int = Field(8, ge=1)
     log_interval: int = Field(100, ge=1)
     lr: float = Field(1e-4, gt=0.0)
-    model_type: Literal["hybrid", "transformer", "cnn1d", "nn", "mlp"] = "hybrid"
+    model_type: str = "hybrid"
     num_workers: int = Field(4, ge=0)
     save_interval: int = Field(1000, ge=1)
-    train_dir: str = "./dataset/processed/train"
-    val_dir: str = "./dataset/processed/val"
+    train_dir: str = DATASET_DEFAULTS.train_dir
+    val_dir: str = DATASET_DEFAULTS.val_dir
     weight_decay: float = Field(0.01, ge=0.0)
     # --- what a real run needs ----------------------------------------------------------------
     seed: int = Field(0, ge=0)
@@ -63,35 +93,57 @@ class TrainConfig(BaseModel):
     min_lr: float = Field(1e-6, ge=0.0)
     grad_clip: float = Field(1.0, ge=0.0, description="max grad norm; 0 disables clipping")
     delta_fallback: float = Field(38.13, gt=0.0)
-    quick_val_path: str = "./dataset/quick_val.pt"
-    epoch_limit: int = Field(37000, ge=1)
+    quick_val_path: str = DATASET_DEFAULTS.quick_val_path
+    epoch_limit: int = Field(DATASET_DEFAULTS.epoch_limit, ge=1)
     early_stop_patience: int = Field(0, ge=0, description="0 = never stop early")
     threads: int | None = Field(
         None, ge=1, description="torch CPU threads; null = torch's default (one per core)"
     )
+    fix_interval_s: float | None = Field(
+        None,
+        gt=0.0,
+        description="seconds between fixes the model learns; null = the dataset's (prepare.json)",
+    )
+
+    _check_type = field_validator("model_type")(_known_model_type)
+
+    def architecture(self) -> Architecture:
+        return Architecture.model_validate({k: getattr(self, k) for k in ARCH_FIELDS})
 
     @model_validator(mode="after")
     def _check_relations(self) -> TrainConfig:
         if self.K % BYTE:
             raise ValueError(f"K={self.K} must be a multiple of {BYTE}")
-        if BYTE * (self.Q1 + self.Q2) >= self.K:
-            raise ValueError(
-                f"buckles Q1={self.Q1}, Q2={self.Q2} cover {BYTE * (self.Q1 + self.Q2)} points, "
-                f"which leaves no payload in a chunk of K={self.K}"
-            )
+        check_buckles(self.K, self.Q1, self.Q2)
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
         return self
 
 
+class RunState(BaseModel):
+    """What changes as a run trains; saved with every checkpoint and restored on resume."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    epoch: int = Field(0, ge=0)
+    step: int = Field(0, ge=0, description="optimizer steps into the epoch")
+    global_step: int = Field(0, ge=0)
+    lr: float = Field(ge=0.0, description="the latest learning rate")
+    delta_curr: float = Field(gt=0.0, description="the Huber delta in use")
+    best_acc_mean: float | None = Field(None, description="lowest acc_mean so far (m)")
+
+
 class RunConfig(TrainConfig):
-    """A run's ``log/config.json``: the TrainConfig plus the run state."""
+    """A run's ``log/config.json``: the TrainConfig plus the run state, flattened (the spec)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     lr_init: float = Field(gt=0.0, description="the configured learning rate")
     delta_curr: float = Field(gt=0.0, description="the Huber delta in use")
     epoch: int = Field(0, ge=0)
     step: int = Field(0, ge=0)
     global_step: int = Field(0, ge=0)
+    best_acc_mean: float | None = None
 
     # The run's lr is the latest lr: it may be 0 during warm-up and below min_lr never,
     # but it must not trip the TrainConfig relation checks meant for the configured value.
@@ -103,8 +155,20 @@ class RunConfig(TrainConfig):
         return self
 
     @classmethod
+    def compose(cls, cfg: TrainConfig, state: RunState) -> RunConfig:
+        """The config.json of a run with settings ``cfg`` in ``state``."""
+        return cls(**{**cfg.model_dump(), "lr_init": cfg.lr, **state.model_dump()})
+
+    @classmethod
     def start(cls, cfg: TrainConfig, delta: float) -> RunConfig:
-        return cls(**cfg.model_dump(), lr_init=cfg.lr, delta_curr=delta)
+        return cls.compose(cfg, RunState(lr=cfg.lr, delta_curr=delta))
+
+    def split(self) -> tuple[TrainConfig, RunState]:
+        """The frozen settings and the state, back apart."""
+        return self.train_config(), self.state()
+
+    def state(self) -> RunState:
+        return RunState(**{k: getattr(self, k) for k in RunState.model_fields})
 
     def train_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.model_dump().items() if k in TrainConfig.model_fields}

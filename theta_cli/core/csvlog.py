@@ -99,9 +99,18 @@ def read_train_rows(run: RunLayout, path: Path | None = None) -> list[TrainRow]:
     return rows
 
 
+def _train_values(row: TrainRow) -> list[object]:
+    return [row.ckpt_name, row.epoch, row.step] + [_fmt(v) for v in astuple(row)[3:]]
+
+
 def append_train_row(run: RunLayout, row: TrainRow) -> None:
-    values = [row.ckpt_name, row.epoch, row.step] + [_fmt(v) for v in astuple(row)[3:]]
-    atomic.append_csv_row(run.train_csv, TRAIN_CSV_HEADER, values)
+    atomic.append_csv_row(run.train_csv, TRAIN_CSV_HEADER, _train_values(row))
+
+
+def write_train_rows(path: Path, rows: Sequence[TrainRow]) -> None:
+    """Rewrite a train_data.csv with ``rows`` (atomically; the same format as appends)."""
+    lines = [atomic.csv_line(TRAIN_CSV_HEADER)] + [atomic.csv_line(_train_values(r)) for r in rows]
+    atomic.write_text(path, "".join(lines))
 
 
 def read_byte_rows(run: RunLayout) -> list[ByteRow]:

@@ -1,6 +1,8 @@
-"""The single source of truth for names on disk: run layout, checkpoint names, CSV headers.
+"""The single source of truth for names on disk: run and dataset layouts, checkpoint names, CSV
+headers, the byte size and the buckle rule.
 
-Nothing else in theta spells a run path, a checkpoint pattern or a CSV column by hand.
+Nothing else in theta spells a run path, a dataset file name, a checkpoint pattern or a CSV
+column by hand.
 """
 
 from __future__ import annotations
@@ -14,6 +16,97 @@ from theta_cli.core.errors import ThetaError
 
 #: Points per byte. K must be a multiple of it; a chunk has K // BYTE bytes.
 BYTE = 8
+
+
+def check_buckles(k: int, q1: int, q2: int) -> None:
+    """Refuse buckles that leave no payload: 8·(Q1+Q2) must be < K (ValueError names them)."""
+    if q1 < 0 or q2 < 0:
+        raise ValueError(f"buckle lengths must be >= 0 (got Q1={q1}, Q2={q2})")
+    if BYTE * (q1 + q2) >= k:
+        raise ValueError(
+            f"buckles Q1={q1}, Q2={q2} cover {BYTE * (q1 + q2)} points, which leaves no "
+            f"payload in a chunk of K={k} (need 8·(Q1+Q2) < K)"
+        )
+
+
+# ---- dataset layout (``theta data prepare`` writes it, training and bench read it) ---------
+
+PROCESSED_DIR = "processed"
+STATE_DIR = "state"
+QUICK_VAL_FILE = "quick_val.pt"
+HUBER_FILE = "huber_delta.json"
+CHUNKS_FILE = "chunks.csv"
+MANIFEST_FILE = "prepare.json"
+#: What a prepared dataset consists of (prepare builds them aside and swaps them in together).
+DATASET_OUTPUTS = (PROCESSED_DIR, STATE_DIR, QUICK_VAL_FILE)
+SPLITS = ("train", "val", "test")
+#: Samples in quick_val.pt (prepare) and in a run's own drawn sample (training).
+QUICK_VAL_SIZE = 2000
+#: The most samples one epoch reads from its file (the spec's min(37000, N)).
+EPOCH_LIMIT = 37000
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Paths of one prepared dataset: ``<root>/{processed/<split>, state/*, quick_val.pt}``."""
+
+    root: Path
+
+    def split_dir(self, split: str) -> Path:
+        return self.root / PROCESSED_DIR / split
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def huber_path(self) -> Path:
+        return self.state_dir / HUBER_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.state_dir / MANIFEST_FILE
+
+    @property
+    def chunks_path(self) -> Path:
+        return self.state_dir / CHUNKS_FILE
+
+    @property
+    def quick_val_path(self) -> Path:
+        return self.root / QUICK_VAL_FILE
+
+    @classmethod
+    def of_split_dir(cls, split_dir: str | os.PathLike[str]) -> DatasetLayout:
+        """The dataset a ``processed/<split>`` directory belongs to."""
+        return cls(Path(split_dir).parent.parent)
+
+
+@dataclass(frozen=True)
+class _DatasetDefaults:
+    """The training config's default dataset paths (the spec's), from the layout above."""
+
+    root: str = "./dataset"
+
+    @property
+    def train_dir(self) -> str:
+        return f"{self.root}/{PROCESSED_DIR}/train"
+
+    @property
+    def val_dir(self) -> str:
+        return f"{self.root}/{PROCESSED_DIR}/val"
+
+    @property
+    def huber_delta_path(self) -> str:
+        return f"{self.root}/{STATE_DIR}/{HUBER_FILE}"
+
+    @property
+    def quick_val_path(self) -> str:
+        return f"{self.root}/{QUICK_VAL_FILE}"
+
+    epoch_limit: int = EPOCH_LIMIT
+
+
+DATASET_DEFAULTS = _DatasetDefaults()
 
 DEFAULT_MODELS_DIR = "./models"
 MODELS_DIR_ENV = "THETA_MODELS_DIR"
@@ -128,6 +221,11 @@ class RunLayout:
     @property
     def lock_path(self) -> Path:
         return self.root / LOCK_FILE
+
+    @property
+    def quick_val_path(self) -> Path:
+        """The quick_val sample a run drew itself when its dataset had none."""
+        return self.log_dir / QUICK_VAL_FILE
 
     @property
     def loss_png(self) -> Path:

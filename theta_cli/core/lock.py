@@ -1,8 +1,10 @@
-"""One writer per run: a lock file in the run directory, created exclusively.
+"""One writer per run: an OS file lock (``filelock``) on ``<run>/.lock``, holder named beside it.
 
-The file holds ``{"pid", "host", "command", "since"}`` so a refused second writer can say which
-process holds the run. A lock left by a process that no longer exists on this host is stale: it is
-taken over with a warning. A lock from another host cannot be checked, so it is never taken over.
+The lock is an advisory OS lock (flock on POSIX), so it dies with its process: a killed run never
+leaves a lock that blocks the next one, and there is no stale-lock takeover to race. The lock file
+itself stays (deleting a flock file while another process may open it is the classic race); only
+the holder record ``<lock>.holder`` (pid, host, command, since) comes and goes with the holder, so
+a refused second writer can say which process holds the run.
 """
 
 from __future__ import annotations
@@ -17,102 +19,61 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import logs
+from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
+def holder_path(path: Path) -> Path:
+    return path.with_name(path.name + ".holder")
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_holder(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(holder_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def _describe(holder: dict[str, Any] | None) -> str:
+def describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
-        return "an unknown process (unreadable lock file)"
+        return "another process"
     return (
         f"pid {holder.get('pid')} on {holder.get('host')} "
         f"({holder.get('command', '?')}, since {holder.get('since', '?')})"
     )
 
 
-def _create(path: Path, mine: dict[str, Any]) -> bool:
-    """Create the lock file exclusively; False when it already exists."""
+@contextlib.contextmanager
+def hold(
+    path: Path, command: str | None = None, what: str = "run", timeout: float = 0.0
+) -> Iterator[dict[str, Any]]:
+    """Hold the lock at ``path`` for the block, or raise ThetaError naming the holder.
+
+    ``timeout`` 0 refuses at once (one writer per run); a positive one waits that long first (to
+    serialise short appends). Released on any exit of the block (errors and Ctrl-C included)
+    and by the OS if the process dies. ``what`` words the refusal ("run", "byte_wise_err.csv").
+    """
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flock = FileLock(str(path), timeout=timeout)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(mine, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return True
-
-
-def acquire(path: Path, command: str) -> dict[str, Any]:
-    """Take the run's lock or raise ThetaError naming the process that holds it."""
+        flock.acquire()
+    except Timeout:
+        raise ThetaError(
+            f"{path}: {what} is in use by {describe(read_holder(path))}; wait for it to finish"
+        ) from None
     mine = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "command": command,
+        "command": command or " ".join(["theta", *sys.argv[1:]]),
         "since": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    if _create(path, mine):
-        return mine
-    holder = _read(path)
-    stale = (
-        holder is not None
-        and holder.get("host") == mine["host"]
-        and isinstance(holder.get("pid"), int)
-        and holder["pid"] != mine["pid"]
-        and not _pid_alive(holder["pid"])
-    )
-    if not stale:
-        raise ThetaError(
-            f"{path}: run is in use by {_describe(holder)}; wait for it to finish "
-            "(or delete the lock file if that process is gone)"
-        )
-    logs.get_logger().warning(
-        f"{path}: taking over a stale lock left by {_describe(holder)}, which is no longer running"
-    )
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    if not _create(path, mine):  # another process won the race for the stale lock
-        raise ThetaError(f"{path}: run is in use by {_describe(_read(path))}")
-    return mine
-
-
-def release(path: Path, mine: dict[str, Any]) -> None:
-    """Remove the lock only if it is still ours."""
-    holder = _read(path)
-    if holder is not None and holder.get("pid") == mine["pid"] and holder.get("host") == mine[
-        "host"
-    ]:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-@contextlib.contextmanager
-def run_lock(path: Path, command: str | None = None) -> Iterator[dict[str, Any]]:
-    """Hold the lock for the block; released on any exit, including errors and Ctrl-C."""
-    mine = acquire(path, command or " ".join(["theta", *sys.argv[1:]]))
     try:
+        atomic.write_json(holder_path(path), mine)
         yield mine
     finally:
-        release(path, mine)
+        with contextlib.suppress(FileNotFoundError):
+            holder_path(path).unlink()
+        flock.release()

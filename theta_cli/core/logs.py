@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from logging.handlers import MemoryHandler
 from pathlib import Path
 
 from rich.console import Console
@@ -64,17 +65,10 @@ class RunFileHandler(logging.FileHandler):
             super().emit(record)
 
 
-class _Buffer(logging.Handler):
-    """Keeps records until a run log is attached (bounded: only the start-up of one command)."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self.capacity = capacity
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if len(self.records) < self.capacity:
-            self.records.append(record)
+def _startup_buffer() -> MemoryHandler:
+    """Keeps records until a run log is attached; it never flushes on its own (no target yet,
+    and no level triggers a flush), so nothing is lost before runtime.log exists."""
+    return MemoryHandler(capacity=10_000, flushLevel=logging.CRITICAL + 1, target=None)
 
 
 def get_logger() -> logging.Logger:
@@ -92,7 +86,7 @@ def setup(verbose: bool = False) -> logging.Logger:
     ch = ConsoleHandler()
     ch.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(ch)
-    log.addHandler(_Buffer())
+    log.addHandler(_startup_buffer())
     return log
 
 
@@ -107,9 +101,9 @@ def attach_run_log(path: Path) -> None:
             h.close()
     fh = RunFileHandler(path)
     for h in list(log.handlers):
-        if isinstance(h, _Buffer):
-            for rec in h.records:
-                fh.handle(rec)
+        if isinstance(h, MemoryHandler):
+            h.setTarget(fh)
+            h.flush()  # replay the start-up records into the file
             log.removeHandler(h)
     log.addHandler(fh)
 
@@ -117,6 +111,6 @@ def attach_run_log(path: Path) -> None:
 def detach_run_log() -> None:
     log = get_logger()
     for h in list(log.handlers):
-        if isinstance(h, (RunFileHandler, _Buffer)):
+        if isinstance(h, (RunFileHandler, MemoryHandler)):
             log.removeHandler(h)
             h.close()

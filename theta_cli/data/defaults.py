@@ -7,6 +7,8 @@ without loading numpy or pydantic, and the engine's models (``SynthConfig``, ``N
 
 from __future__ import annotations
 
+from theta_cli.core.layout import QUICK_VAL_SIZE  # a constant module: no heavy imports
+
 #: Where synth writes raw pairs and prepare reads them; the dataset root prepare fills.
 RAW_DIR = "dataset/raw"
 DATASET_DIR = "dataset"
@@ -39,6 +41,6 @@ K = 256
 OVERLAP = 8
 REPEATS = 5
 SPLIT = (0.8, 0.1, 0.1)
-QUICK_VAL = 2000
+QUICK_VAL = QUICK_VAL_SIZE
 FILES_PER_SPLIT = 4
 MIN_FILE_SAMPLES = 512

@@ -9,6 +9,7 @@ K is a multiple of 8. quick_val.pt uses the same keys.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 KEYS = ("X_t", "V", "t")
 #: Channel layout of X_t when it carries 4 channels.
 XT_CHANNELS = ("e", "n", "timestamp", "is_start")
-EPOCH_LIMIT = 37000
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,20 @@ def load(
     if expect_k is not None and info.k != expect_k:
         raise ThetaError(f"{p}: chunks have K={info.k} but the config says K={expect_k}")
     return data, info
+
+
+def iter_batches(
+    data: dict[str, torch.Tensor], batch_size: int, limit: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """In-order batches ``(X_t[..., :2], V, t)`` of the first ``limit`` samples (all if None).
+
+    Evaluation's batch iterator (quick_val acc, eval-bytes); training's shuffled batches are the
+    loader's. The slices are views: no copy.
+    """
+    n = data["X_t"].shape[0] if limit is None else min(limit, data["X_t"].shape[0])
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        yield data["X_t"][lo:hi, :, :2], data["V"][lo:hi], data["t"][lo:hi]
 
 
 def list_files(directory: str | Path) -> list[Path]:

@@ -32,13 +32,13 @@ import numpy as np
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import BYTE
+from theta_cli.core.layout import BYTE, DATASET_OUTPUTS, SPLITS, DatasetLayout
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.chunking import FIELDS, AgentChunks, Carry, cut, n_chunks
 from theta_cli.data.rawio import RawTable, list_raw_files, read_raw
 from theta_cli.data.samples import build_samples, huber_delta, point_magnitudes
-from theta_cli.data.split import SPLITS, split_agents
+from theta_cli.data.split import split_agents
 from theta_cli.data.splitfiles import SplitWriter, plan_files, write_quick_val
 
 PROCESSED = "processed"
@@ -106,6 +106,7 @@ class PrepareSummary:
     out_of_order_agents: list[str] = field(default_factory=list)
     delta: dict[str, float] = field(default_factory=dict)
     quick_val: int = 0
+    fix_interval_s: float = 1.0  # median seconds between fixes (typical_interval)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
 
     def tick(self, stage: str, since: float) -> float:
@@ -133,7 +134,7 @@ def agent_codes(agent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def is_prepared(out: Path) -> bool:
-    return any((out / name).exists() for name in OUTPUTS)
+    return any((out / name).exists() for name in DATASET_OUTPUTS)
 
 
 def _scan(files: list[Path], summary: PrepareSummary, progress: ProgressFn | None) -> _Scan:
@@ -169,7 +170,7 @@ def _check_paths(raw: Path, out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: --out exists and is not a directory")
     raw_abs, out_abs = raw.resolve(), out.resolve()
-    for name in OUTPUTS:
+    for name in DATASET_OUTPUTS:
         inside = out_abs / name
         if raw_abs == inside or inside in raw_abs.parents:
             raise ThetaError(f"{raw}: --raw lies inside {inside}, which prepare replaces")
@@ -217,16 +218,19 @@ def prepare(
         summary.splits[s].agents += 1
 
     with staging.build_dir(out_p) as build:
+        staged = DatasetLayout(build)
         writers = {
-            s: SplitWriter(s, build / PROCESSED / s, plan_files(planned[s], opts), opts)
+            s: SplitWriter(s, staged.split_dir(s), plan_files(planned[s], opts), opts)
             for s in SPLITS
         }
         t_rng = np.random.default_rng([opts.seed, 1])
         carries: dict[str, Carry] = {}
         train_mags: list[np.ndarray] = []
+        intervals: list[np.ndarray] = []
         for i, path in enumerate(files):
             t0 = time.perf_counter()
             table = read_raw(path)
+            intervals.append(fix_intervals(table))
             t0 = summary.tick("read", t0)
             per_split = _chunk_file(table, i, assign, scan, carries, opts, summary)
             t0 = summary.tick("chunk", t0)
@@ -250,13 +254,13 @@ def prepare(
 
         t0 = time.perf_counter()
         summary.delta = huber_delta(np.concatenate(train_mags))
-        state = build / STATE
-        atomic.write_json(state / HUBER_FILE, summary.delta)
-        summary.quick_val = write_quick_val(build / QUICK_VAL, writers["val"], opts)
+        summary.fix_interval_s = typical_interval(np.concatenate(intervals))
+        atomic.write_json(staged.huber_path, summary.delta)
+        summary.quick_val = write_quick_val(staged.quick_val_path, writers["val"], opts)
         index = [r for s in SPLITS for r in writers[s].index_rows]
-        atomic.write_text(state / CHUNKS_FILE, _index_csv(index))
-        atomic.write_json(state / MANIFEST_FILE, _manifest(summary, assign))
-        staging.swap_in(build, out_p, OUTPUTS)
+        atomic.write_text(staged.chunks_path, _index_csv(index))
+        atomic.write_json(staged.manifest_path, _manifest(summary, assign))
+        staging.swap_in(build, out_p, DATASET_OUTPUTS)
         summary.tick("save", t0)
     return summary
 
@@ -307,6 +311,22 @@ def _chunk_file(
     return result
 
 
+def fix_intervals(table: RawTable) -> np.ndarray:
+    """Seconds between consecutive fixes of the same agent (positive gaps only)."""
+    same = table.agent[1:] == table.agent[:-1]
+    dt = np.diff(table.timestamp)[same]
+    return dt[dt > 0]
+
+
+def typical_interval(dt: np.ndarray) -> float:
+    """The dataset's fix interval: the median gap, so missing fixes and jitter do not move it.
+
+    Recorded in state/prepare.json; a run carries it in its config (``fix_interval_s``) and
+    ``theta denoise`` resamples other rates to it.
+    """
+    return float(np.median(dt)) if dt.size else 1.0
+
+
 def _manifest(summary: PrepareSummary, assign: dict[str, str]) -> dict:
     o = summary.options
     return {
@@ -330,5 +350,6 @@ def _manifest(summary: PrepareSummary, assign: dict[str, str]) -> dict:
         "skipped_agents": summary.skipped_agents,
         "out_of_order_agents": summary.out_of_order_agents,
         "huber_delta": summary.delta,
+        "fix_interval_s": summary.fix_interval_s,
         "quick_val": summary.quick_val,
     }

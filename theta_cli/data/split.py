@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SPLITS = ("train", "val", "test")
+from theta_cli.core.layout import SPLITS
 
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> list[int]:

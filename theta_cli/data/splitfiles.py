@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.data.epochfile import EPOCH_LIMIT
+from theta_cli.core.layout import EPOCH_LIMIT
 from theta_cli.data.samples import Samples
 
 

@@ -1,9 +1,10 @@
-"""Checkpoint save and load, side by side. A checkpoint is a plain dict of tensors and Python
+"""Checkpoint save and restore, side by side. A checkpoint is a plain dict of tensors and Python
 scalars, so it loads with ``torch.load(weights_only=True)``: loading never runs code.
 
-Keys (defined once here):
+Keys (defined once here; the spec's names for the run state):
     model_state_dict, optimizer_state_dict, scheduler_state_dict,
-    epoch_idx, step, global_step, huber_delta, lr, rng_state, cuda_rng_state, config
+    epoch_idx, step, global_step, huber_delta, lr, best_acc_mean,   <- RunState
+    rng_state, cuda_rng_state, config
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from theta_cli.core import atomic, safeload
+from theta_cli.core.config import RunConfig, RunState, TrainConfig
 from theta_cli.core.errors import ThetaError
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
-    from theta_cli.core.config import RunConfig
+    from theta_cli.engine.schedule import WarmupCosine
 
 MODEL = "model_state_dict"
 OPTIMIZER = "optimizer_state_dict"
@@ -27,11 +30,85 @@ STEP = "step"
 GLOBAL_STEP = "global_step"
 DELTA = "huber_delta"
 LR = "lr"
+BEST = "best_acc_mean"
 RNG = "rng_state"
 CUDA_RNG = "cuda_rng_state"
 CONFIG = "config"
 
 REQUIRED_KEYS = (MODEL, OPTIMIZER, SCHEDULER, EPOCH, STEP, GLOBAL_STEP, DELTA, LR, CONFIG)
+#: RunState field -> checkpoint key.
+_STATE_KEYS = {
+    "epoch": EPOCH,
+    "step": STEP,
+    "global_step": GLOBAL_STEP,
+    "lr": LR,
+    "delta_curr": DELTA,
+    "best_acc_mean": BEST,
+}
+
+
+def build_payload(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: WarmupCosine,
+    cfg: TrainConfig,
+    state: RunState,
+    rng: torch.Tensor,
+    cuda_rng: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """The checkpoint dict of a run in ``state``; ``rng`` is the CPU RNG state to resume with."""
+    payload: dict[str, Any] = {
+        MODEL: model.state_dict(),
+        OPTIMIZER: optimizer.state_dict(),
+        SCHEDULER: scheduler.state_dict(),
+        **{key: getattr(state, name) for name, key in _STATE_KEYS.items()},
+        RNG: rng,
+        CONFIG: RunConfig.compose(cfg, state).model_dump(),
+    }
+    if cuda_rng is not None:
+        payload[CUDA_RNG] = cuda_rng
+    return payload
+
+
+def restore_payload(
+    payload: dict[str, Any],
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: WarmupCosine,
+    device: torch.device,
+) -> RunState:
+    """Put a checkpoint back into a freshly built model/optimizer/schedule (the inverse of
+    ``build_payload``), restore the RNG, and return the run state it was taken in."""
+    import torch
+
+    from theta_cli.model.load import load_weights
+
+    load_weights(model, payload[MODEL], path)
+    try:
+        optimizer.load_state_dict(payload[OPTIMIZER])
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise ThetaError(f"{path}: optimizer state does not fit the model ({e})") from None
+    try:
+        scheduler.load_state_dict(payload[SCHEDULER])
+    except ThetaError as e:
+        raise ThetaError(f"{path}: {e}") from None
+    rng = payload.get(RNG)
+    if rng is not None:
+        torch.set_rng_state(rng)
+    cuda_rng = payload.get(CUDA_RNG)
+    if cuda_rng is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda_rng, device)
+    return stored_state(payload)
+
+
+def stored_state(payload: dict[str, Any]) -> RunState:
+    """The RunState a checkpoint was taken in (``best_acc_mean`` is absent from older ones)."""
+    values = {name: payload.get(key) for name, key in _STATE_KEYS.items()}
+    values["epoch"], values["step"] = int(values["epoch"]), int(values["step"])
+    values["global_step"] = int(values["global_step"])
+    values["lr"], values["delta_curr"] = float(values["lr"]), float(values["delta_curr"])
+    return RunState(**values)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -44,10 +121,10 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic.write_with(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: Path, map_location: str = "cpu", mmap: bool = False) -> dict[str, Any]:
     """Load a checkpoint safely; one that needs pickled code, or is not theta's, is refused."""
     path = Path(path)
-    payload = safeload.torch_load(path, "checkpoint", map_location)
+    payload = safeload.torch_load(path, "checkpoint", map_location, mmap=mmap)
     if not isinstance(payload, dict):
         raise ThetaError(f"{path}: not a theta checkpoint (top level is not a dict)")
     missing = [k for k in REQUIRED_KEYS if k not in payload]
@@ -60,7 +137,7 @@ def stored_config(payload: dict[str, Any], source: Path) -> RunConfig:
     """The run config stored in a checkpoint: the architecture its weights were trained with."""
     from pydantic import ValidationError
 
-    from theta_cli.core.config import RunConfig, format_validation_error
+    from theta_cli.core.config import format_validation_error
 
     raw = payload.get(CONFIG)
     if not isinstance(raw, dict):
@@ -69,20 +146,3 @@ def stored_config(payload: dict[str, Any], source: Path) -> RunConfig:
         return RunConfig.model_validate(raw)
     except ValidationError as e:
         raise ThetaError(format_validation_error(e, f"{source} (config)")) from None
-
-
-def build_model(payload: dict[str, Any], cfg: RunConfig, source: Path) -> nn.Module:
-    """Rebuild the checkpoint's model (eval mode, CPU)."""
-    from theta_cli.model import build_from_config
-
-    model = build_from_config(cfg)["model"]
-    try:
-        model.load_state_dict(payload[MODEL])
-    except (RuntimeError, TypeError, AttributeError) as e:
-        # torch's message: a header line, then one line per kind of mismatch; keep the first.
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise ThetaError(
-            f"{source}: weights do not match the config's architecture ({detail[:200]})"
-        ) from None
-    return model.eval()

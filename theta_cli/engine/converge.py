@@ -4,7 +4,9 @@ The run stops when the best acc_mean (lower is better) was reached ``patience`` 
 checkpoints ago, i.e. none of the last ``patience`` checkpoints improved on the best one before
 them. An improvement must beat the best by a relative ``MIN_REL_IMPROVEMENT`` (the same
 threshold as torch's ReduceLROnPlateau default), so noise in the last digits does not keep a
-flat run alive. ``patience = 0`` never stops.
+flat run alive. ``patience = 0`` never stops. Values are ordered by ``runs.best.metric_key``
+(the best-checkpoint rule's order: lower is better, NaN last); the threshold is what makes this a
+plateau test rather than a search for the best checkpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from theta_cli.core.csvlog import TrainRow, read_train_rows
 from theta_cli.core.layout import RunLayout
+from theta_cli.runs.best import metric_key
 
 MIN_REL_IMPROVEMENT = 1e-4
 
@@ -31,7 +34,9 @@ def plateau(rows: list[TrainRow], patience: int) -> Verdict:
         return Verdict(False, "no checkpoints yet")
     best_i = 0
     for i, row in enumerate(rows[1:], start=1):
-        if row.acc_mean < rows[best_i].acc_mean * (1.0 - MIN_REL_IMPROVEMENT):
+        if metric_key(row.acc_mean) < metric_key(rows[best_i].acc_mean) * (
+            1.0 - MIN_REL_IMPROVEMENT
+        ):
             best_i = i
     since = len(rows) - 1 - best_i
     best = rows[best_i]

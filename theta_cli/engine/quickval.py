@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from theta_cli.core.layout import QUICK_VAL_SIZE
 from theta_cli.data import epochfile
+from theta_cli.flow import per_point_error
 
 if TYPE_CHECKING:
     import torch
 
     from theta_cli.core.layout import RunLayout
 
-QUICK_VAL_SIZE = 2000
-RUN_QUICK_VAL = "quick_val.pt"
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,6 @@ class Acc:
     mean: float
     median: float
     std: float
-
-
-def per_point_error(v_hat: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """[B, K, 2] x2 -> [B, K]: Euclidean distance between predicted and true velocity."""
-    return (v_hat - v).norm(dim=-1)
 
 
 def summarize(sample_err: torch.Tensor) -> Acc:
@@ -64,17 +59,14 @@ def quick_val_acc(
     """One forward pass over every quick_val sample at its own t; the model's mode is kept."""
     import torch
 
-    x, v, t = data["X_t"], data["V"], data["t"]
-    n = x.shape[0]
     was_training = model.training
     model.eval()
     errs = []
     try:
         with torch.inference_mode():
-            for i in range(0, n, batch_size):
-                xb = x[i : i + batch_size, :, :2].to(device, non_blocking=True)
-                vb = v[i : i + batch_size].to(device, non_blocking=True)
-                tb = t[i : i + batch_size].reshape(-1).to(device, non_blocking=True)
+            for xb, vb, tb in epochfile.iter_batches(data, batch_size):
+                xb, vb = xb.to(device, non_blocking=True), vb.to(device, non_blocking=True)
+                tb = tb.reshape(-1).to(device, non_blocking=True)
                 errs.append(per_point_error(model(xb, tb).float(), vb).mean(dim=1))
     finally:
         model.train(was_training)
@@ -115,7 +107,7 @@ def sample_quick_val(
 
 def quick_val_file(run: RunLayout, quick_val_path: str | Path) -> Path | None:
     """The existing file the run's acc is measured on (sources 1 and 2 above), if any."""
-    for candidate in (run.log_dir / RUN_QUICK_VAL, Path(quick_val_path)):
+    for candidate in (run.quick_val_path, Path(quick_val_path)):
         if candidate.is_file():
             return candidate
     return None
@@ -128,7 +120,7 @@ def load_quick_val(
     existing = quick_val_file(run, quick_val_path)
     if existing is not None:
         return epochfile.load(existing, expect_k=k)[0], str(existing)
-    cached = run.log_dir / RUN_QUICK_VAL
+    cached = run.quick_val_path
     data = sample_quick_val(val_dir, k, seed)
     epochfile.save(cached, data)
     return data, f"{val_dir} (drawn once, cached in {cached})"

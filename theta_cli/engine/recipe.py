@@ -1,47 +1,63 @@
-"""The training engine behind ``theta new`` and ``theta resume`` (spec section 2.2): its main().
+"""The training job behind ``theta new`` and ``theta resume``, as one recipe read top to bottom.
 
-The spec's lifecycle, with typed inputs and outputs instead of a shared ``runtime`` dict:
+    recipe = TrainingRecipe(request)     config_solver: validate everything, write nothing
+    with recipe:                         setup: run directory, lock, logs, model, optimizer,
+                                           schedule, data, resume state; cleanup on exit
+        recipe.train()                   the epoch loop; save_checkpoint at every interval
 
-    cleanup_memory()                          free CPU/GPU memory between heavy phases  train_loop
-    config_solver(request)      -> Plan       new vs resume: config, run, data, start   run_setup
-    training_initializer(plan)  -> Engine     model, AdamW, warm-up/cosine, restore     train_state
-    model_house_builder(plan)                 run directory, lock, config.json, log     run_setup
-    Trainer.training_manager()  -> Outcome    epochs -> steps -> checkpoints            train_loop
-    Trainer.save_checkpoint_and_log(...)      ckpt, quick_val acc, csv, config, charts  train_loop
-    converge_detector(run, patience)          plateau test on train_data.csv            converge
+The spec's names (section 2.2), and where each lives:
+
+    cleanup_memory()              free CPU/GPU memory between heavy phases      this module
+    config_solver(request)        new vs resume -> Plan (frozen config, state)  engine.plan
+    model_house_builder(plan)     directories, config.json, runtime.log         engine.plan
+    training_initializer()        model, AdamW, warm-up/cosine, restore         TrainingRecipe
+    training_manager()            epochs -> steps -> checkpoints                TrainingRecipe.train
+    save_checkpoint_and_log()     ckpt, quick_val acc, csv, config, charts      .save_checkpoint
+    converge_detector(run, p)     plateau test on train_data.csv                engine.converge
 
 Supported: CPU and CUDA (fused AdamW, epoch tensors resident on the device), exact resume from
-any checkpoint (same weights, optimizer state and CSV rows as an uninterrupted run, on CPU with
-a fixed seed and the same thread count), ``--next-epoch``, Ctrl-C checkpoints, a
-non-finite-loss stop, early stopping.
+any checkpoint (same weights, optimizer state and CSV rows as an uninterrupted run, on CPU with a
+fixed seed and the same thread count), ``--next-epoch``, Ctrl-C checkpoints, a non-finite-loss
+stop, early stopping.
 Not supported: multiple GPUs, mixed precision, gradient accumulation.
 
-Exactness rests on three things: the epoch's order is re-derived from (seed, epoch); the CPU
-(and CUDA) RNG state is saved with every checkpoint and restored, so dropout draws the same
-masks; and the loss statistics never depend on when the loop happened to read them.
+Exactness rests on three things: the epoch's order is re-derived from (seed, epoch); the CPU (and
+CUDA) RNG state is saved with every checkpoint and restored, so dropout draws the same masks; and
+the loss statistics never depend on when the loop happened to read them (per-step losses stay on
+the device until a log/checkpoint boundary reads them all at once; averages use ``math.fsum``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import math
+import shlex
 import shutil
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from theta_cli.core import logs
-from theta_cli.core.layout import RunLayout
-from theta_cli.engine.converge import converge_detector
-from theta_cli.engine.loop import EXIT_DIVERGED, Interrupted, Outcome, Trainer, cleanup_memory
-from theta_cli.engine.quickval import load_quick_val
-from theta_cli.engine.setup import (
+from theta_cli.core import atomic, csvlog, lock, logs
+from theta_cli.core.config import RunConfig, RunState
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import RunLayout, ckpt_name
+from theta_cli.core.live import EpochLine
+from theta_cli.engine import checkpoint
+from theta_cli.engine.converge import Verdict, converge_detector
+from theta_cli.engine.interrupt import Interrupted, SigintDeferral
+from theta_cli.engine.plan import (
     NewRequest,
     Plan,
     ResumeRequest,
+    claim_run_dir,
     config_solver,
     model_house_builder,
     set_aside_later_history,
 )
-from theta_cli.engine.state import Engine, training_initializer
+from theta_cli.engine.quickval import Acc, load_quick_val, quick_val_acc
+from theta_cli.runs.best import metric_key
 
 if TYPE_CHECKING:
     import torch
@@ -52,56 +68,51 @@ __all__ = [
     "NewRequest",
     "Outcome",
     "ResumeRequest",
-    "Trainer",
+    "TrainingRecipe",
     "cleanup_memory",
-    "config_solver",
-    "converge_detector",
-    "model_house_builder",
     "run_training",
     "torch_threads",
-    "training_initializer",
 ]
 
 log = logs.get_logger()
 
+#: Exit code of a run stopped by non-finite loss: a training failure, not bad input.
+EXIT_DIVERGED = 1
+
+# What the loop is doing, for Ctrl-C: a step interrupted while updating or saving is not whole.
+_IDLE, _COMPUTE, _UPDATE, _SAVE = range(4)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["finished", "early_stopped", "nothing_left"]
+    message: str
+    run: RunLayout | None
+    last_ckpt: Path | None
+
 
 def run_training(request: NewRequest | ResumeRequest) -> Outcome:
-    """The spec's main(): cleanup, solve, initialise, build the house, train."""
+    """The spec's main(): solve the request, then set up, train and clean up."""
     cleanup_memory()
     if isinstance(request, NewRequest):
         log.info(f"config from {request.source}", extra={"console": False})
-    plan = config_solver(request)
+    recipe = TrainingRecipe(config_solver(request))
+    plan = recipe.plan
     if plan.nothing_left is not None:
         log.info(plan.nothing_left)
         return Outcome("nothing_left", plan.nothing_left, plan.run, plan.resume_ckpt)
-    with torch_threads(plan.config.threads):
-        return _train(plan)
+    with torch_threads(plan.config.threads), recipe:
+        return recipe.train()
 
 
-def _train(plan: Plan) -> Outcome:
-    from theta_cli.core import lock
+def cleanup_memory() -> None:
+    """Free cached CPU/GPU memory; never touches training state."""
+    import torch
 
-    # Everything that can refuse the run, loading the checkpoint into the model included,
-    # happens before the first write.
-    engine = training_initializer(plan)
-    run = model_house_builder(plan)
-    try:
-        cfg = plan.config
-        try:
-            quick_val, qv_source = load_quick_val(
-                run, cfg.quick_val_path, cfg.val_dir, cfg.K, cfg.seed
-            )
-        except BaseException:
-            if plan.mode == "new":  # nothing trained yet: leave no half-made run behind
-                _abandon_new_run(run)
-            raise
-        if plan.resume_at is not None:
-            set_aside_later_history(run, *plan.resume_at)
-        _log_setup(plan, engine, qv_source, quick_val)
-        return Trainer(plan, engine, quick_val).training_manager()
-    finally:
-        if plan.lock_info is not None and run.root.exists():
-            lock.release(run.lock_path, plan.lock_info)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.ipc_collect()
 
 
 @contextlib.contextmanager
@@ -125,38 +136,319 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _abandon_new_run(run: RunLayout) -> None:
-    logs.detach_run_log()
-    if not run.checkpoints():
-        shutil.rmtree(run.root, ignore_errors=True)
+class TrainingRecipe:
+    """One training run: ``with recipe: recipe.train()``.
 
+    ``plan.config`` is frozen; ``self.state`` (epoch, step, global step, lr, delta, best
+    acc_mean) is the only thing that changes, and it is what a checkpoint saves and restores.
+    """
 
-def _device_text(plan: Plan) -> str:
-    import torch
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.config = plan.config
+        self.state: RunState = plan.state
+        self.device = plan.device
+        self.loader = plan.loader
+        self._stack: contextlib.ExitStack | None = None
 
-    if plan.device.type != "cpu":
-        return str(plan.device)
-    n = torch.get_num_threads()
-    return f"cpu ({n} thread{'s' if n != 1 else ''})"
+    # ---- setup / cleanup ------------------------------------------------------------------
 
+    def __enter__(self) -> TrainingRecipe:
+        with contextlib.ExitStack() as stack:
+            self.setup(stack)
+            self._stack = stack.pop_all()  # setup succeeded: keep the lock until __exit__
+        return self
 
-def _log_setup(plan: Plan, engine: Engine, qv_source: str, qv: dict[str, torch.Tensor]) -> None:
-    cfg, loader = plan.config, plan.loader
-    ep = loader.plan(plan.start_epoch)
-    log.info(
-        f"model: {cfg.model_type} hidden={cfg.hidden} layers={cfg.layers} K={cfg.K} "
-        f"({engine.num_params:,} parameters) on {_device_text(plan)}"
-    )
-    log.info(
-        f"data: {len(loader.files)} train file(s) in {loader.train_dir}; "
-        f"{ep.samples} samples, {ep.steps} steps per epoch; "
-        f"{engine.scheduler.total_steps} steps over {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}"
-    )
-    total = engine.scheduler.total_steps
-    if plan.mode == "new" and cfg.warmup_steps >= total:
-        log.warning(
-            f"warmup_steps={cfg.warmup_steps} covers the whole run ({total} steps): the lr never "
-            f"reaches lr={cfg.lr_init} and there is no cosine decay; lower warmup_steps"
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    def setup(self, stack: contextlib.ExitStack) -> None:
+        """Model first (anything that can refuse the run does so before the first write), then
+        the run directory under its lock, logs, quick_val and the resume bookkeeping."""
+        self._setup_model()  # the spec's training_initializer
+        plan = self.plan
+        self.run = plan.run if plan.run is not None else claim_run_dir(self.config.model_type)
+        command = "theta new" if plan.mode == "new" else f"theta resume {plan.resume_ckpt}"
+        stack.enter_context(lock.hold(self.run.lock_path, command))
+        try:
+            model_house_builder(plan, self.run)
+            cfg = self.config
+            self.quick_val, qv_source = load_quick_val(
+                self.run, cfg.quick_val_path, cfg.val_dir, cfg.K, cfg.seed
+            )
+        except BaseException:
+            if plan.mode == "new":  # nothing trained yet: leave no half-made run behind
+                self._abandon_if_empty()
+            raise
+        if plan.mode == "resume":
+            set_aside_later_history(self.run, self.state.epoch, self.state.step)
+        self._log_setup(qv_source)
+        self._setup_loop_state()
+
+    def _setup_model(self) -> None:
+        import torch
+
+        from theta_cli.engine.schedule import WarmupCosine, build_optimizer
+        from theta_cli.model import build_from_config
+
+        cfg, plan = self.config, self.plan
+        torch.manual_seed(cfg.seed)  # fixes the initial weights of a new run
+        built = build_from_config(cfg)
+        self.model: torch.nn.Module = built["model"].to(self.device)
+        self.model.train()
+        self.num_params = int(built["num_params"])
+        self.optimizer = build_optimizer(
+            self.model.parameters(), cfg.lr, cfg.weight_decay, self.device.type
         )
-    log.info(f"huber delta {plan.huber_delta:.4g} from {plan.delta_source}")
-    log.info(f"quick_val: {qv['X_t'].shape[0]} samples from {qv_source}")
+        total = self.loader.total_steps(cfg.epochs)
+        self.scheduler = WarmupCosine(self.optimizer, cfg.lr, cfg.min_lr, cfg.warmup_steps, total)
+        if plan.payload is not None:
+            assert plan.resume_ckpt is not None
+            self.state = checkpoint.restore_payload(
+                plan.payload, plan.resume_ckpt, self.model, self.optimizer, self.scheduler,
+                self.device,
+            )
+            if self.scheduler.total_steps != total:  # --epochs changed: cosine ends at the end
+                self.scheduler.set_total_steps(total)
+
+    def _setup_loop_state(self) -> None:
+        import torch
+
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        # Per-step losses stay on the device until a log/checkpoint boundary reads them at once:
+        # no per-step host sync, and the exact step of a non-finite loss is still known.
+        self._losses = torch.empty(self.config.log_interval, device=self.device)
+        self._pending = 0
+        self._since_ckpt: list[float] = []
+        self._phase = _IDLE
+        self._rng_at_step: torch.Tensor | None = None
+        self.last_ckpt: Path | None = self.plan.resume_ckpt
+        self._saved_global_step = self.state.global_step  # state already on disk (or fresh)
+        self.sigint = SigintDeferral()
+
+    def _abandon_if_empty(self) -> None:
+        """A new run that failed before its first checkpoint leaves no half-made directory."""
+        if not self.run.checkpoints():
+            logs.detach_run_log()
+            shutil.rmtree(self.run.root, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        """Release the run's lock (taken in setup)."""
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def _log_setup(self, qv_source: str) -> None:
+        import torch
+
+        cfg, plan = self.config, self.plan
+        ep = self.loader.plan(plan.start_epoch)
+        n = torch.get_num_threads()
+        threads = f"cpu ({n} thread{'s' * (n != 1)})"
+        where = str(self.device) if self.device.type != "cpu" else threads
+        log.info(
+            f"model: {cfg.model_type} hidden={cfg.hidden} layers={cfg.layers} K={cfg.K} "
+            f"({self.num_params:,} parameters) on {where}"
+        )
+        total = self.scheduler.total_steps
+        log.info(
+            f"data: {len(self.loader.files)} train file(s) in {self.loader.train_dir}; "
+            f"{ep.samples} samples, {ep.steps} steps per epoch; "
+            f"{total} steps over {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}; "
+            f"fixes every {cfg.fix_interval_s:g} s"
+        )
+        if plan.mode == "new" and cfg.warmup_steps >= total:
+            log.warning(
+                f"warmup_steps={cfg.warmup_steps} covers the whole run ({total} steps): the lr "
+                f"never reaches lr={cfg.lr} and there is no cosine decay; lower warmup_steps"
+            )
+        log.info(f"huber delta {self.state.delta_curr:.4g} from {plan.delta_source}")
+        log.info(f"quick_val: {self.quick_val['X_t'].shape[0]} samples from {qv_source}")
+
+    # ---- one optimizer step -----------------------------------------------------------------
+
+    def loss(self, xb: torch.Tensor, vb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
+        """Huber(delta) on the per-point error ||v_hat - V||_2, averaged over batch and points."""
+        import torch.nn.functional as F
+
+        from theta_cli.flow import per_point_error
+
+        err = per_point_error(self.model(xb, tb).float(), vb)
+        return F.huber_loss(err, err.new_zeros(()).expand_as(err), delta=self.state.delta_curr)
+
+    def _step(self, xb: torch.Tensor, vb: torch.Tensor, tb: torch.Tensor) -> None:
+        import torch
+
+        self._phase = _COMPUTE
+        loss = self.loss(xb, vb, tb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip, foreach=True)
+        self._phase = _UPDATE
+        self.optimizer.step()
+        self.scheduler.step()
+        self._losses[self._pending] = loss.detach()
+        self._pending += 1
+        self._phase = _IDLE
+
+    def _flush(self, epoch: int, step: int) -> float | None:
+        """Read the pending losses (one sync); stop on a non-finite one. Returns their mean."""
+        n = self._pending
+        if n == 0:
+            return None
+        values = self._losses[:n].tolist()
+        self._pending = 0
+        for j, v in enumerate(values):
+            if not math.isfinite(v):
+                bad = step - n + 1 + j
+                last = f"last checkpoint: {self.last_ckpt}" if self.last_ckpt else "no checkpoint"
+                raise ThetaError(
+                    f"non-finite loss ({v}) at epoch {epoch} step {bad}: training stopped, "
+                    f"no checkpoint written from this state ({last}); lower lr or check the data",
+                    code=EXIT_DIVERGED,
+                )
+        self._since_ckpt.extend(values)
+        return math.fsum(values) / n
+
+    # ---- checkpoints --------------------------------------------------------------------------
+
+    def save_checkpoint(self, epoch: int, step: int) -> csvlog.TrainRow:
+        """The spec's save_checkpoint_and_log: quick_val acc, checkpoint, CSV row, config.json,
+        charts, summary line (the files in the spec's order)."""
+        import torch
+
+        self._phase = _SAVE
+        # fsum: the average never depends on how the steps were grouped into reads.
+        avg = math.fsum(self._since_ckpt) / len(self._since_ckpt) if self._since_ckpt else math.nan
+        lr = self.scheduler.last_lr
+        state = self.state.model_copy(update={"epoch": epoch, "step": step, "lr": lr})
+        rng = self._rng_at_step if self._rng_at_step is not None else torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        # acc first (eval mode draws no random numbers), so the checkpoint's state holds it too.
+        acc: Acc = quick_val_acc(self.model, self.quick_val, self.config.batch_size, self.device)
+        if metric_key(acc.mean) < metric_key(state.best_acc_mean):
+            state = state.model_copy(update={"best_acc_mean": acc.mean})
+        path = self.run.ckpt_path(epoch, step)
+        payload = checkpoint.build_payload(
+            self.model, self.optimizer, self.scheduler, self.config, state, rng, cuda_rng
+        )
+        checkpoint.save_checkpoint(path, payload)
+        row = csvlog.TrainRow(
+            ckpt_name(epoch, step), epoch, step, avg, acc.mean, acc.median, acc.std, lr,
+            state.delta_curr,
+        )
+        csvlog.append_train_row(self.run, row)
+        atomic.write_json(self.run.config_path, RunConfig.compose(self.config, state).model_dump())
+        self.state = state
+        self._draw_charts()
+        self._since_ckpt = []
+        self.last_ckpt = path
+        self._saved_global_step = state.global_step
+        self._phase = _IDLE
+        log.info(
+            f"checkpoint {row.ckpt_name}: loss {avg:.4f} | acc mean {acc.mean:.3f} m, "
+            f"median {acc.median:.3f} m, std {acc.std:.3f} m | lr {lr:.3e}"
+        )
+        return row
+
+    def _draw_charts(self) -> None:
+        # A chart that fails to draw must not end a training run: warn and carry on.
+        try:
+            from theta_cli.runs.plots import write_train_charts
+
+            write_train_charts(self.run)
+        except Exception as e:  # noqa: BLE001
+            log.warning(f"charts not updated: {type(e).__name__}: {e}")
+
+    # ---- epochs -------------------------------------------------------------------------------
+
+    def train(self) -> Outcome:
+        """The spec's training_manager: from the plan's start to the last epoch, an early stop,
+        or Ctrl-C."""
+        cfg, plan = self.config, self.plan
+        with self.sigint:
+            for epoch in range(plan.start_epoch, cfg.epochs):
+                start = plan.start_step if epoch == plan.start_epoch else 0
+                try:
+                    verdict = self.train_epoch(epoch, start)
+                except KeyboardInterrupt:  # outside the step loop (loading, drawing the line)
+                    self._report_interrupt(f"interrupted in epoch {epoch}")
+                cleanup_memory()
+                if verdict is not None and verdict.stop:
+                    msg = f"early stop after epoch {epoch}: {verdict.reason}"
+                    log.info(msg)
+                    return Outcome("early_stopped", msg, self.run, self.last_ckpt)
+        n = cfg.epochs
+        msg = (
+            f"finished: {n} epoch{'s' * (n != 1)}, {self.state.global_step} steps; "
+            f"last {self.last_ckpt}"
+        )
+        log.info(msg)
+        return Outcome("finished", msg, self.run, self.last_ckpt)
+
+    def train_epoch(self, epoch: int, start_step: int = 0) -> Verdict | None:
+        """One epoch from ``start_step``; checkpoints every save_interval and at its end."""
+        import torch
+
+        ep = self.loader.set(epoch)
+        log.debug(f"epoch {epoch}: {ep.info.path.name}, {ep.samples} samples, {ep.steps} steps")
+        cfg = self.config
+        verdict: Verdict | None = None
+        interrupted: str | None = None
+        step = start_step
+        with EpochLine(epoch, cfg.epochs, ep.steps, cfg.batch_size, start_step) as line:
+            try:
+                for xb, vb, tb in self.loader.batches(start_step):
+                    self._rng_at_step = torch.get_rng_state()
+                    self._step(xb, vb, tb)
+                    step += 1
+                    self.state = self.state.model_copy(
+                        update={"global_step": self.state.global_step + 1}
+                    )
+                    save = step % cfg.save_interval == 0 or step == ep.steps
+                    if save or self._pending == cfg.log_interval:
+                        running = self._flush(epoch, step)
+                        line.update(step, running, self.scheduler.last_lr)
+                    if save:
+                        self._rng_at_step = None  # the step is whole: save the current RNG
+                        self.save_checkpoint(epoch, step)
+                        verdict = converge_detector(self.run, cfg.early_stop_patience)
+                        if verdict.stop:
+                            break
+                    if self.sigint.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                interrupted = self._on_interrupt(epoch, step, line)
+        # Reported once the live line is final, so the resume command is the last thing shown.
+        if interrupted is not None:
+            self._report_interrupt(interrupted)
+        return verdict
+
+    def _on_interrupt(self, epoch: int, step: int, line: EpochLine) -> str:
+        """Save the current step if its state is whole; return what happened, for the report."""
+        why = "interrupted"
+        if self._phase in (_UPDATE, _SAVE):
+            why = "interrupted while updating or saving (that step's state is incomplete)"
+        elif self.state.global_step != self._saved_global_step:  # steps not in any checkpoint
+            if self._phase != _COMPUTE:  # between steps: the current RNG state is the right one
+                self._rng_at_step = None
+            self._phase = _IDLE
+            line.update(step, self._flush(epoch, step), self.scheduler.last_lr)
+            self.save_checkpoint(epoch, step)
+        return f"{why} at epoch {epoch} step {step}"
+
+    def _report_interrupt(self, what: str) -> None:
+        if self.last_ckpt is None:
+            raise Interrupted(f"{what}; no checkpoint to resume from yet", None)
+        log.warning(f"{what}; resume from {self.last_ckpt.name}")
+        log.info(f"resume with: theta resume {shlex.quote(_display_path(self.last_ckpt))}")
+        raise Interrupted(what, self.last_ckpt)
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the working directory when inside it, else absolute."""
+    p = Path(path).resolve()
+    with contextlib.suppress(ValueError):
+        return str(p.relative_to(Path.cwd().resolve()))
+    return str(p)

@@ -13,8 +13,9 @@ buckle = last Q2 bytes) is the plain mean of its byte means.
 The result is appended to ``log/byte_wise_err.csv`` (``layout.byte_csv_header``: the spec's
 columns plus ``mode`` after Q2). Appends are serialised by an advisory lock on
 ``log/.byte_wise_err.csv.lock``: two eval-bytes on one run must not lose each other's row. That
-file is the only thing written for the lock; the training lock is not taken, because training
-never writes this CSV and an evaluation should be possible while a run trains.
+file is the only thing written for the lock (``core.lock``, an OS lock that dies with its process);
+the training lock is not taken, because training never writes this CSV and an evaluation should
+be possible while a run trains.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from theta_cli import flow
-from theta_cli.core import csvlog
+from theta_cli.core import csvlog, layout, lock
+from theta_cli.core.device import pick_device
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BYTE, RunLayout
 from theta_cli.data import epochfile
 from theta_cli.engine import checkpoint
-from theta_cli.engine.quickval import RUN_QUICK_VAL, per_point_error, quick_val_file
+from theta_cli.engine.quickval import per_point_error, quick_val_file
 
 if TYPE_CHECKING:
     import torch
 
 MODES = ("velocity", "denoise")
+CSV_LOCK_WAIT_S = 60.0
 DEFAULT_BATCH = 256
 WORST_SHOWN = 3
 
@@ -47,14 +50,11 @@ Progress = Callable[[int, int], None]
 
 
 def check_buckles(k: int, q1: int, q2: int) -> None:
-    """Refuse buckles that leave no payload: 8·(Q1+Q2) must be < K."""
-    if q1 < 0 or q2 < 0:
-        raise ThetaError(f"--q1/--q2: buckle lengths must be >= 0 (got Q1={q1}, Q2={q2})")
-    if BYTE * (q1 + q2) >= k:
-        raise ThetaError(
-            f"--q1 {q1} --q2 {q2}: buckles cover {BYTE * (q1 + q2)} points, which leaves no "
-            f"payload in a chunk of K={k} (need 8·(Q1+Q2) < K)"
-        )
+    """``layout.check_buckles`` as a bad-input error naming the options."""
+    try:
+        layout.check_buckles(k, q1, q2)
+    except ValueError as e:
+        raise ThetaError(f"--q1 {q1} --q2 {q2}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,13 @@ def point_errors(
     mode: str,
     steps: int = flow.DEFAULT_STEPS,
 ) -> torch.Tensor:
-    """Per-point error ``[B, K]`` in metres for one batch (see the module docstring)."""
+    """Per-point error ``[B, K]`` in metres for one batch (see the module docstring); ``mode``
+    was validated with the request."""
     xy = x_t[..., :2]
     if mode == "velocity":
         return per_point_error(model(xy, t), v)
-    if mode == "denoise":
-        x0, x1 = flow.recover_endpoints(xy, v, t)
-        return (flow.euler_denoise(model, x1, steps) - x0).norm(dim=-1)
-    raise ThetaError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
+    x0, x1 = flow.recover_endpoints(xy, v, t)
+    return (flow.euler_denoise(model, x1, steps) - x0).norm(dim=-1)
 
 
 Batch = tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]
@@ -135,9 +134,7 @@ def iter_batches(
         n = info.n if remaining is None else min(info.n, remaining)
         if on_file is not None:
             on_file(n)
-        for lo in range(0, n, batch_size):
-            hi = min(n, lo + batch_size)
-            yield data["X_t"][lo:hi, :, :2], data["V"][lo:hi], data["t"][lo:hi]
+        yield from epochfile.iter_batches(data, batch_size, n)
         if remaining is not None:
             remaining -= n
         del data
@@ -162,8 +159,6 @@ def byte_means_of(
     """Mean error per byte over every sample of ``batches``, with the noisy baseline."""
     import torch
 
-    if mode not in MODES:
-        raise ThetaError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
     on_cuda = device.startswith("cuda")
     point_sum = torch.zeros(k, dtype=torch.float64, device=device)
     noisy_sum = torch.zeros(k, dtype=torch.float64, device=device)
@@ -188,12 +183,6 @@ def byte_means_of(
     return ByteMeans(
         tuple(float(x) for x in per_byte.cpu()), n, tuple(float(x) for x in noisy.cpu())
     )
-
-
-def pick_device(cpu: bool) -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() and not cpu else "cpu"
 
 
 @dataclass(frozen=True)
@@ -254,13 +243,15 @@ def evaluate(
         if found is None:
             raise ThetaError(
                 f"{cfg.quick_val_path}: quick-val file (the run config's quick_val_path) not "
-                f"found, nor {run.log_dir / RUN_QUICK_VAL}; pass --data <val dir or epoch file>"
+                f"found, nor {run.quick_val_path}; pass --data <val dir or epoch file>"
             )
         data = found
     files = data_files(data)
-    model = checkpoint.build_model(payload, cfg, req.ckpt)
+    from theta_cli.model import load
+
+    model = load.model_from_payload(payload, cfg, req.ckpt)
     del payload
-    device = pick_device(req.cpu)
+    device = str(pick_device("cpu" if req.cpu else "auto"))
     model.to(device)
 
     known = [0]
@@ -284,24 +275,9 @@ def evaluate(
     return EvalResult(run, row, summary, noisy, n, data, device, chart)
 
 
-@contextlib.contextmanager
-def _csv_lock(run: RunLayout) -> Iterator[None]:
-    """Serialise appends to byte_wise_err.csv across processes (advisory, POSIX only)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; appends stay atomic, only a race can lose
-        yield
-        return
-    run.log_dir.mkdir(parents=True, exist_ok=True)
-    with open(run.log_dir / f".{run.byte_csv.name}.lock", "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def record(run: RunLayout, row: csvlog.ByteRow) -> None:
     """Append ``row`` to the run's byte_wise_err.csv under the CSV lock."""
-    with _csv_lock(run):
+    # Two eval-bytes on one run must not lose each other's row: appends wait for each other.
+    with lock.hold(run.log_dir / f".{run.byte_csv.name}.lock", what=run.byte_csv.name,
+                   timeout=CSV_LOCK_WAIT_S):
         csvlog.append_byte_row(run, row)

@@ -1,22 +1,32 @@
 """Loading and saving trained models: the one loader for checkpoints and exported directories.
 
-An exported model directory (``theta export``) is ``<dir>/log/config.json`` (the architecture)
-plus ``<dir>/model.safetensors`` (the weights). ``model_const`` rebuilds it; the spec names it.
+    build_model(arch)            a fresh model of an Architecture
+    load_weights(model, state)   a state dict into it; a mismatch names the first bad tensor
+    model_const(dir)             an exported directory: <dir>/log/config.json + model.safetensors
+    model_from_checkpoint(path)  a training checkpoint (read with weights_only=True)
+    load_model(ref)              what denoise and bench take: a run (its best checkpoint), a
+                                 checkpoint file, or an exported directory
+
+Every path validates the architecture with ``core.config.Architecture`` and loads weights with
+``load_weights``, so the three ways in cannot disagree.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from theta_cli.core import atomic
+from theta_cli.core.config import Architecture, RunConfig, TrainConfig, format_validation_error
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
 from theta_cli.model.zoo import build_theta
@@ -40,50 +50,69 @@ def save_weights(model: nn.Module, model_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _arch_from_config(path: Path) -> dict[str, Any]:
-    """The build_theta arguments from a run's config.json (full RunConfig or arch fields only)."""
+def build_model(arch: Architecture, source: Path) -> nn.Module:
+    """A freshly initialised model of ``arch``; a bad combination names ``source``."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ThetaError(f"{path}: model config not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ThetaError(f"{path}: not a readable JSON config ({e})") from None
-    if not isinstance(data, dict):
-        raise ThetaError(f"{path}: expected a JSON object of config fields")
-    missing = [k for k in ("model_type", "hidden", "layers", "K") if k not in data]
-    if missing:
-        raise ThetaError(f"{path}: missing architecture field(s) {', '.join(missing)}")
-    # dropout and coord_dim do not change any tensor shape; default them like the spec does.
-    arch = {
-        "model_type": data["model_type"],
-        "coord_dim": data.get("coord_dim", 2),
-        "hidden": data["hidden"],
-        "layers": data["layers"],
-        "K": data["K"],
-        "dropout": data.get("dropout", 0.1),
-    }
-    if "attn_dropout" in data:
-        arch["attn_dropout"] = data["attn_dropout"]
-    if "heads" in data:  # only a hand-written architecture file can carry it (see build_theta)
-        arch["heads"] = data["heads"]
-    return arch
+        return build_theta(**arch.model_dump())["model"]
+    except (TypeError, ValueError) as e:
+        raise ThetaError(f"{source}: {e}") from None
 
 
-def _first_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+def _first_mismatch(model: nn.Module, state: dict[str, Any]) -> str | None:
     """Describe the first tensor (in the model's order) that is missing, extra or misshapen."""
     expected = model.state_dict()
     for name, tensor in expected.items():
-        if name not in state:
+        got = state.get(name)
+        if got is None:
             return f"tensor {name!r} is missing (expected shape {tuple(tensor.shape)})"
-        if state[name].shape != tensor.shape:
+        if not isinstance(got, torch.Tensor):
+            return f"entry {name!r} is not a tensor"
+        if got.shape != tensor.shape:
             return (
-                f"tensor {name!r} has shape {tuple(state[name].shape)}, "
+                f"tensor {name!r} has shape {tuple(got.shape)}, "
                 f"the config's architecture needs {tuple(tensor.shape)}"
             )
     extra = [name for name in state if name not in expected]
     if extra:
         return f"tensor {extra[0]!r} is not part of the config's architecture"
     return None
+
+
+def load_weights(
+    model: nn.Module, state: Any, source: Path, against: str = "the config's architecture"
+) -> nn.Module:
+    """Load ``state`` into ``model`` strictly; a mismatch is one line naming the first tensor
+    (and ``against``, what the architecture came from)."""
+    if not isinstance(state, dict):
+        raise ThetaError(f"{source}: weights are not a state dict")
+    problem = _first_mismatch(model, state)
+    if problem:
+        raise ThetaError(f"{source}: weights do not match {against}: {problem}")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ThetaError(f"{path}: model config not found") from None
+    except UnicodeDecodeError as e:
+        raise ThetaError(
+            f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} at position {e.start})"
+        ) from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise ThetaError(f"{path}: not a readable JSON config ({e})") from None
+    if not isinstance(data, dict):
+        raise ThetaError(f"{path}: expected a JSON object of config fields")
+    return data
+
+
+def architecture_of(data: dict[str, Any], source: Path) -> Architecture:
+    try:
+        return Architecture.model_validate(data)
+    except ValidationError as e:
+        raise ThetaError(format_validation_error(e, str(source))) from None
 
 
 def model_const(model_dir: str | os.PathLike[str]) -> nn.Module:
@@ -95,11 +124,7 @@ def model_const(model_dir: str | os.PathLike[str]) -> nn.Module:
     """
     root = Path(model_dir)
     config_path = RunLayout(root).config_path
-    arch = _arch_from_config(config_path)
-    try:
-        model = build_theta(**arch)["model"]
-    except (TypeError, ValueError) as e:
-        raise ThetaError(f"{config_path}: {e}") from None
+    model = build_model(architecture_of(_read_json(config_path), config_path), config_path)
     path = weights_path(root)
     if not path.is_file():
         raise ThetaError(f"{path}: weights file not found (write it with save_weights / export)")
@@ -107,8 +132,59 @@ def model_const(model_dir: str | os.PathLike[str]) -> nn.Module:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise ThetaError(f"{path}: not a readable safetensors file ({e})") from None
-    problem = _first_mismatch(model, state)
-    if problem:
-        raise ThetaError(f"{path}: weights do not match {config_path}: {problem}")
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return load_weights(model, state, path, str(config_path)).eval()
+
+
+def model_from_payload(payload: dict[str, Any], cfg: TrainConfig, source: Path) -> nn.Module:
+    """The model of a loaded checkpoint dict (eval mode, CPU), built for ``cfg``'s architecture."""
+    from theta_cli.engine import checkpoint
+
+    model = build_model(cfg.architecture(), source)
+    return load_weights(model, payload[checkpoint.MODEL], source).eval()
+
+
+def model_from_checkpoint(path: Path) -> tuple[nn.Module, RunConfig]:
+    """The model of a training checkpoint (eval mode, CPU) and the config it was trained with."""
+    from theta_cli.engine import checkpoint
+
+    payload = checkpoint.load_checkpoint(path)
+    cfg = checkpoint.stored_config(payload, path)
+    return model_from_payload(payload, cfg, path), cfg
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for inference, with the chunking it was trained for."""
+
+    model: nn.Module  # eval mode, CPU
+    config: TrainConfig  # K, Q1, Q2, fix_interval_s, ...
+    source: Path  # the checkpoint file or the exported directory
+    description: str  # for logs: "run X, best checkpoint Y (acc_mean ...)"
+
+    @property
+    def fix_interval_s(self) -> float:
+        """Seconds between the fixes the model learned; 1 s (synth's rate) for older runs."""
+        return self.config.fix_interval_s or 1.0
+
+
+def _exported_config(model_dir: Path) -> TrainConfig:
+    """An export's config.json as a TrainConfig (an export is a RunConfig dump; a hand-written
+    architecture-only file gets the defaults for everything else)."""
+    path = RunLayout(model_dir).config_path
+    data = _read_json(path)
+    keep = {k: v for k, v in data.items() if k in TrainConfig.model_fields}
+    try:
+        return TrainConfig.model_validate(keep)
+    except ValidationError as e:
+        raise ThetaError(format_validation_error(e, str(path))) from None
+
+
+def load_model(ref: str | os.PathLike[str]) -> LoadedModel:
+    """Resolve ``ref`` (run name or path, checkpoint file, exported directory) and load it."""
+    from theta_cli.runs import find
+
+    kind, path, why = find.resolve_model_ref(ref)
+    if kind == "export":
+        return LoadedModel(model_const(path), _exported_config(path), path, f"export {path}")
+    model, cfg = model_from_checkpoint(path)
+    return LoadedModel(model, cfg.train_config(), path, why)

@@ -15,6 +15,8 @@ from typing import Any
 
 from torch import nn
 
+from theta_cli.core.config import MODEL_TYPES as _NAMES
+from theta_cli.core.config import Architecture, TrainConfig
 from theta_cli.core.layout import BYTE
 from theta_cli.model.archs import (
     SinusoidalNoiseEmbedding,
@@ -37,7 +39,8 @@ __all__ = [
     "default_heads",
 ]
 
-#: model_type -> class. "mlp" is an alias of "nn" (the spec's name).
+#: model_type -> class, keyed by ``core.config.MODEL_TYPES`` (the one list of names, which the
+#: config validates without importing torch). "mlp" is an alias of "nn" (the spec's name).
 MODEL_TYPES: dict[str, type[nn.Module]] = {
     "hybrid": ThetaHybrid,
     "transformer": ThetaTransformer,
@@ -45,6 +48,8 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {
     "nn": ThetaMLP,
     "mlp": ThetaMLP,
 }
+if tuple(MODEL_TYPES) != _NAMES:  # a name added on one side only would fail far from here
+    raise ImportError(f"model zoo {tuple(MODEL_TYPES)} differs from config.MODEL_TYPES {_NAMES}")
 _ATTENTION_TYPES = (ThetaTransformer, ThetaHybrid)
 
 
@@ -103,17 +108,10 @@ def build_theta(
     return {"model": model, "num_params": count_parameters(model)}
 
 
-def build_from_config(cfg: Any) -> dict[str, Any]:
-    """``build_theta`` with the architecture fields of a TrainConfig / RunConfig."""
-    return build_theta(
-        cfg.model_type,
-        2,
-        cfg.hidden,
-        cfg.layers,
-        cfg.K,
-        cfg.dropout,
-        attn_dropout=getattr(cfg, "attn_dropout", 0.0),
-    )
+def build_from_config(cfg: Architecture | TrainConfig) -> dict[str, Any]:
+    """``build_theta`` for an Architecture (or a config's: ``TrainConfig.architecture()``)."""
+    arch = cfg if isinstance(cfg, Architecture) else cfg.architecture()
+    return build_theta(**arch.model_dump())
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -17,7 +17,6 @@ from pathlib import Path
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
-from theta_cli.engine import checkpoint
 
 
 @dataclass(frozen=True)
@@ -37,11 +36,11 @@ def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
         raise ThetaError(f"{existing[0]}: already exists; pass --force to replace the export")
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: exists and is not a directory")
-    payload = checkpoint.load_checkpoint(ckpt)
-    cfg = checkpoint.stored_config(payload, ckpt)
-    # Loading into the real architecture first proves the weights fit before anything is written.
-    model = checkpoint.build_model(payload, cfg, ckpt)
     from theta_cli.model import count_parameters, save_weights
+    from theta_cli.model.load import model_from_checkpoint
+
+    # Loading into the real architecture first proves the weights fit before anything is written.
+    model, cfg = model_from_checkpoint(ckpt)
 
     # Weights first, config last: a config.json beside missing weights would look like a
     # finished export; the reverse fails loudly in model_const.

@@ -19,11 +19,18 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import csvlog
-from theta_cli.core.config import ARCH_FIELDS, RunConfig, TrainConfig, load_run_config
+from theta_cli.core import csvlog, safeload
+from theta_cli.core.config import (
+    ARCH_FIELDS,
+    Architecture,
+    RunConfig,
+    TrainConfig,
+    load_run_config,
+)
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout, list_runs, models_dir
 from theta_cli.engine import checkpoint
+from theta_cli.runs.best import best_checkpoint, latest_rows
 
 DATA_FIELDS = ("train_dir", "val_dir", "quick_val_path", "huber_delta_path")
 #: RunConfig fields that are run state, not settings: never "differ from the defaults".
@@ -31,13 +38,13 @@ STATE_FIELDS = ("lr", "delta_curr", "epoch", "step", "global_step")
 
 
 @functools.lru_cache(maxsize=64)
-def _param_count(model_type: str, hidden: int, layers: int, k: int, dropout: float) -> int:
+def _param_count(arch: Architecture) -> int:
     import torch
 
-    from theta_cli.model import build_theta
+    from theta_cli.model import build_from_config
 
     with torch.device("meta"):
-        return int(build_theta(model_type, 2, hidden, layers, k, dropout)["num_params"])
+        return int(build_from_config(arch)["num_params"])
 
 
 def built_param_count(cfg: TrainConfig) -> int | None:
@@ -47,7 +54,7 @@ def built_param_count(cfg: TrainConfig) -> int | None:
     is only the fallback for a run without checkpoints.
     """
     try:
-        return _param_count(cfg.model_type, cfg.hidden, cfg.layers, cfg.K, cfg.dropout)
+        return _param_count(cfg.architecture())
     except (ValueError, TypeError, RuntimeError):
         return None
 
@@ -60,13 +67,10 @@ def stored_param_count(ckpt: Path) -> int | None:
     persistent buffers, so the stored elements are exactly the trainable parameters
     (tests/test_info.py checks this for every model type).
     """
-    import torch
-
     try:
-        payload = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
-        state = payload[checkpoint.MODEL]
+        state = safeload.torch_load(ckpt, "checkpoint", mmap=True)[checkpoint.MODEL]
         return int(sum(t.numel() for t in state.values()))
-    except Exception:  # unreadable or foreign file: the caller falls back to building
+    except (ThetaError, KeyError, AttributeError, TypeError):  # unreadable: build instead
         return None
 
 
@@ -86,7 +90,8 @@ def _finite(x: float) -> float | None:
 
 def checkpoints(run: RunLayout, rows: list[csvlog.TrainRow]) -> list[dict[str, Any]]:
     """Checkpoints on disk, oldest first, with their latest CSV metrics and the best marked."""
-    latest = {r.ckpt_name: r for r in rows}
+    latest = latest_rows(rows)
+    best = best_checkpoint(run, rows)
     out = []
     for epoch, step, path in run.checkpoints():
         st = path.stat()
@@ -101,18 +106,16 @@ def checkpoints(run: RunLayout, rows: list[csvlog.TrainRow]) -> list[dict[str, A
                 "mtime": _iso(st.st_mtime),
                 "avg_loss": _finite(row.avg_loss) if row else None,
                 "acc_mean": _finite(row.acc_mean) if row else None,
-                "best": False,
+                "best": best is not None and path == best,
             }
         )
-    scored = [c for c in out if c["acc_mean"] is not None]
-    if scored:
-        min(scored, key=lambda c: c["acc_mean"])["best"] = True
     return out
 
 
-def _best(rows: list[csvlog.TrainRow]) -> csvlog.TrainRow | None:
-    scored = [r for r in rows if not math.isnan(r.acc_mean)]
-    return min(scored, key=lambda r: r.acc_mean) if scored else None
+def _best(run: RunLayout, rows: list[csvlog.TrainRow]) -> csvlog.TrainRow | None:
+    """The best checkpoint's row (the one rule of ``runs.best``)."""
+    best = best_checkpoint(run, rows)
+    return latest_rows(rows)[best.name] if best is not None else None
 
 
 def _last_update(run: RunLayout, ckpts: list[dict[str, Any]]) -> str | None:
@@ -131,7 +134,7 @@ def summarize_run(run: RunLayout) -> dict[str, Any]:
     except ThetaError as e:
         return {**base, "error": str(e)}
     ckpts = checkpoints(run, rows)
-    best = _best(rows)
+    best = _best(run, rows)
     return {
         **base,
         "model_type": cfg.model_type,
@@ -199,7 +202,7 @@ def run_details(run: RunLayout) -> dict[str, Any]:
         p = Path(getattr(cfg, name))
         data[name] = {"path": str(p), "exists": p.exists()}
     newest = Path(ckpts[-1]["path"]) if ckpts else None
-    best = _best(rows)
+    best = _best(run, rows)
     num_params = param_count(cfg, newest)
     return {
         "name": run.name,
@@ -221,9 +224,7 @@ def ckpt_details(path: Path) -> dict[str, Any]:
     """What one checkpoint holds; reads the file but builds no model."""
     payload = checkpoint.load_checkpoint(path)
     cfg = payload.get(checkpoint.CONFIG)
-    arch = {}
-    if isinstance(cfg, dict):
-        arch = {k: cfg.get(k) for k in ARCH_FIELDS}
+    arch = {k: cfg.get(k) for k in ARCH_FIELDS} if isinstance(cfg, dict) else {}
     state = payload.get(checkpoint.MODEL)
     tensors = state.values() if isinstance(state, dict) else []
     return {

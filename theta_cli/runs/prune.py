@@ -5,23 +5,20 @@ newest. Never deleted, whatever the options: the best checkpoint by the metric, 
 (``theta resume`` continues from it), any checkpoint train_data.csv does not describe (unknown
 means keep), and anything that is not a checkpoint file directly inside the run's ``ckpt/``.
 
-A checkpoint described by several CSV rows (a run resumed from an older checkpoint rewrites
-later names) is judged by its last row: that is the one written with the file now on disk.
-A NaN metric ranks last.
+"Best" is the one rule of ``runs.best`` (its last CSV row per checkpoint, NaN last, the newer
+wins a tie), so prune protects exactly the checkpoint ``theta info`` marks as best.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import CKPT_RE, RunLayout
+from theta_cli.runs.best import DEFAULT_METRIC, METRICS, latest_rows, rank
 
-METRICS = ("acc_mean", "acc_median", "acc_std", "avg_loss")
-DEFAULT_METRIC = "acc_mean"
 DEFAULT_KEEP_BEST = 3
 DEFAULT_KEEP_LAST = 2
 NOT_IN_CSV = "not in train_data.csv"
@@ -62,10 +59,6 @@ class PrunePlan:
         return sum(i.size for i in self.to_delete)
 
 
-def _rank_key(value: float) -> float:
-    return math.inf if math.isnan(value) else value
-
-
 def plan_prune(
     run: RunLayout,
     keep_best: int = DEFAULT_KEEP_BEST,
@@ -82,22 +75,17 @@ def plan_prune(
     on_disk = run.checkpoints()  # (epoch, step, path), oldest first
     if not on_disk:
         raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
-    described = {r.ckpt_name: float(getattr(r, metric)) for r in csvlog.read_train_rows(run)}
+    rows = csvlog.read_train_rows(run)
+    described = {name: float(getattr(r, metric)) for name, r in latest_rows(rows).items()}
     metric_of = {p.name: described.get(p.name) for _, _, p in on_disk}
-
-    # Newest first among equals: with equal metrics the more-trained checkpoint ranks higher.
-    ranked = sorted(
-        (p for _, _, p in reversed(on_disk) if metric_of[p.name] is not None),
-        key=lambda p: _rank_key(metric_of[p.name]),  # type: ignore[arg-type]
-    )
-    rank = {p.name: i for i, p in enumerate(ranked)}
+    position = {p.name: i for i, p in enumerate(rank([p for _, _, p in on_disk], rows, metric))}
     newest = on_disk[-1][2].name
     last = {p.name for _, _, p in on_disk[-keep_last:]} if keep_last else set()
 
     items = []
     for epoch, step, path in on_disk:
         reasons = []
-        r = rank.get(path.name)
+        r = position.get(path.name)
         if r == 0:
             reasons.append(f"best {metric}")
         elif r is not None and r < keep_best:
@@ -135,6 +123,31 @@ def execute(plan: PrunePlan) -> list[PruneItem]:
             continue
         removed.append(item)
     return removed
+
+
+def execute_confirmed(plan: PrunePlan) -> list[PruneItem]:
+    """Delete what ``plan`` (already confirmed by the user) deletes, under the run's lock.
+
+    One writer per run: training must not save or resume while checkpoints vanish. Under the
+    lock the plan is made again; if it would now delete anything the user did not confirm, the
+    run changed meanwhile and nothing is deleted.
+    """
+    from theta_cli.core import lock, logs
+
+    run = plan.run
+    with lock.hold(run.lock_path, "theta prune"):
+        logs.attach_run_log(run.runtime_log)
+        fresh = plan_prune(run, plan.keep_best, plan.keep_last, plan.metric)
+        confirmed = {i.path for i in plan.to_delete}
+        if {i.path for i in fresh.to_delete} - confirmed:
+            raise ThetaError(
+                f"{run.ckpt_dir}: checkpoints changed while confirming; run prune again"
+            )
+        final = PrunePlan(
+            run, plan.metric, plan.keep_best, plan.keep_last,
+            tuple(i for i in fresh.items if i.keep or i.path in confirmed),
+        )
+        return execute(final)
 
 
 def human_size(n: int) -> str:

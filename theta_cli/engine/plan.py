@@ -1,9 +1,11 @@
-"""Run setup, the spec's ``config_solver`` and ``model_house_builder``: new vs resume.
+"""Planning a run, the spec's ``config_solver`` and ``model_house_builder``: new vs resume.
 
-``config_solver`` turns a request into a ``Plan`` (config, run, data, device, Huber delta, start
-point, the loaded checkpoint) and validates every input while writing nothing, so bad input
-never leaves a half-made run. ``model_house_builder`` then claims the run directory, takes the
-lock, writes the first config.json (new runs) and attaches runtime.log.
+``config_solver`` turns a request into a ``Plan`` (frozen config, run state, run, data, device,
+the loaded checkpoint) and validates every input while writing nothing, so bad input never
+leaves a half-made run. ``claim_run_dir`` creates a new run's directory; ``model_house_builder``
+(called with the run's lock held) writes the first config.json and attaches runtime.log.
+``set_aside_later_history`` moves a later history aside when a resume starts from an older
+checkpoint.
 """
 
 from __future__ import annotations
@@ -16,20 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from theta_cli.core import atomic, logs
+from theta_cli.core import atomic, csvlog, logs
 from theta_cli.core.config import (
     ARCH_FIELDS,
     RESUME_MUTABLE,
     RunConfig,
+    RunState,
     TrainConfig,
     format_validation_error,
     load_run_config,
 )
+from theta_cli.core.device import pick_device
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import RunLayout, models_dir
+from theta_cli.core.layout import DatasetLayout, RunLayout, models_dir
 from theta_cli.engine import checkpoint
 from theta_cli.engine.loader import EpochLoader, peek
-from theta_cli.engine.quickval import RUN_QUICK_VAL
 
 if TYPE_CHECKING:
     import torch
@@ -69,36 +72,29 @@ class ResumeRequest:
     next_epoch: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
     """Everything config_solver resolved; nothing on disk has been written yet."""
 
     mode: Literal["new", "resume"]
-    config: RunConfig
-    run: RunLayout | None  # None for a new run until model_house_builder claims a directory
+    config: TrainConfig  # frozen for the whole run
+    state: RunState  # where training starts from (a new run's, or the checkpoint's)
+    run: RunLayout | None  # None for a new run until claim_run_dir
     loader: EpochLoader
     device: torch.device
-    huber_delta: float
     delta_source: str
     start_epoch: int
     start_step: int
-    global_step: int
     resume_ckpt: Path | None = None
-    resume_at: tuple[int, int] | None = None  # (epoch, step) of resume_ckpt
     payload: dict[str, Any] | None = None
     nothing_left: str | None = None  # set when a resume has no step left to train
-    lock_info: dict[str, Any] | None = None
 
 
 def resolve_device(cpu: bool) -> torch.device:
-    import torch
-
-    if cpu:
-        return torch.device("cpu")
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    log.warning("CUDA is not available; training on CPU (set cpu=true to silence this)")
-    return torch.device("cpu")
+    device = pick_device("cpu" if cpu else "auto")
+    if device.type == "cpu" and not cpu:
+        log.warning("CUDA is not available; training on CPU (set cpu=true to silence this)")
+    return device
 
 
 def read_huber_delta(path: str | Path, fallback: float) -> tuple[float, str]:
@@ -119,9 +115,28 @@ def read_huber_delta(path: str | Path, fallback: float) -> tuple[float, str]:
     return float(delta), str(p)
 
 
+def resolve_fix_interval(cfg: TrainConfig) -> TrainConfig:
+    """A new run learns at its dataset's fix interval (prepare.json) unless the config sets one."""
+    if cfg.fix_interval_s is not None:
+        return cfg
+    manifest = DatasetLayout.of_split_dir(cfg.train_dir).manifest_path
+    interval = None
+    try:
+        interval = json.loads(manifest.read_text(encoding="utf-8")).get("fix_interval_s")
+    except (OSError, ValueError, AttributeError):
+        pass
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+        log.warning(
+            f"{manifest}: no fix interval recorded (dataset prepared by an older theta?); "
+            "assuming 1 s between fixes (set fix_interval_s to override)"
+        )
+        interval = 1.0
+    return cfg.model_copy(update={"fix_interval_s": float(interval)})
+
+
 def _check_quick_val_source(cfg: TrainConfig, run: RunLayout | None) -> None:
     """Fail before anything is written if no quick_val set can be had (see metrics)."""
-    if run is not None and (run.log_dir / RUN_QUICK_VAL).is_file():
+    if run is not None and (run.quick_val_path).is_file():
         return
     qv = Path(cfg.quick_val_path)
     if qv.is_file():
@@ -141,15 +156,15 @@ def config_solver(request: NewRequest | ResumeRequest) -> Plan:
 
 
 def _solve_new(req: NewRequest) -> Plan:
-    cfg = req.config
+    cfg = resolve_fix_interval(req.config)
     device = resolve_device(cfg.cpu)
     loader = EpochLoader(
         cfg.train_dir, cfg.K, cfg.batch_size, cfg.epoch_limit, cfg.seed, device=device
     )
     _check_quick_val_source(cfg, None)
     delta, source = read_huber_delta(cfg.huber_delta_path, cfg.delta_fallback)
-    rc = RunConfig.start(cfg, delta)
-    return Plan("new", rc, None, loader, device, delta, source, 0, 0, 0)
+    return Plan("new", cfg, RunState(lr=cfg.lr, delta_curr=delta), None, loader, device, source,
+                0, 0)
 
 
 def check_resume_overrides(overrides: dict[str, Any]) -> None:
@@ -183,35 +198,36 @@ def _solve_resume(req: ResumeRequest) -> Plan:
             raise ThetaError(format_validation_error(e, "resume override")) from None
     payload = checkpoint.load_checkpoint(req.ckpt)
     _check_ckpt_matches(req.ckpt, payload, rc, epoch, step)
-    device = resolve_device(rc.cpu)
-    loader = EpochLoader(rc.train_dir, rc.K, rc.batch_size, rc.epoch_limit, rc.seed, device=device)
-    delta = float(payload[checkpoint.DELTA])
+    cfg, state = rc.train_config(), checkpoint.stored_state(payload)
+    device = resolve_device(cfg.cpu)
+    loader = EpochLoader(
+        cfg.train_dir, cfg.K, cfg.batch_size, cfg.epoch_limit, cfg.seed, device=device
+    )
     epoch_done = req.next_epoch or step >= loader.plan(epoch).steps
     start_epoch, start_step = (epoch + 1, 0) if epoch_done else (epoch, step)
-    plan = Plan(
+    nothing_left = None
+    if start_epoch >= cfg.epochs:
+        where = "the end of" if epoch_done else f"step {step} of"
+        nothing_left = (
+            f"nothing left to train: {req.ckpt} is at {where} epoch {epoch} and the run has "
+            f"epochs={cfg.epochs} (resume with --epochs N to train further)"
+        )
+    else:
+        _check_quick_val_source(cfg, run)
+    return Plan(
         "resume",
-        rc,
+        cfg,
+        state,
         run,
         loader,
         device,
-        delta,
-        f"the checkpoint (delta_curr={delta})",
+        f"the checkpoint (delta_curr={state.delta_curr})",
         start_epoch,
         start_step,
-        int(payload[checkpoint.GLOBAL_STEP]),
         resume_ckpt=Path(req.ckpt),
-        resume_at=(epoch, step),
         payload=payload,
+        nothing_left=nothing_left,
     )
-    if start_epoch >= rc.epochs:
-        where = "the end of" if epoch_done else f"step {step} of"
-        plan.nothing_left = (
-            f"nothing left to train: {req.ckpt} is at {where} epoch {epoch} and the run has "
-            f"epochs={rc.epochs} (resume with --epochs N to train further)"
-        )
-        return plan
-    _check_quick_val_source(rc, run)
-    return plan
 
 
 def _check_ckpt_matches(
@@ -232,7 +248,7 @@ def _check_ckpt_matches(
             )
 
 
-def _claim_run_dir(model_type: str) -> RunLayout:
+def claim_run_dir(model_type: str) -> RunLayout:
     """Create ``<models>/<model_type>_<YYYYmmdd_HHMMSS>``; a suffix keeps same-second runs apart."""
     base = models_dir()
     base.mkdir(parents=True, exist_ok=True)
@@ -247,32 +263,24 @@ def _claim_run_dir(model_type: str) -> RunLayout:
     raise ThetaError(f"{base}: could not find a free run name for {stem}")
 
 
-def model_house_builder(plan: Plan) -> RunLayout:
-    """Directories, lock, runtime.log and (new runs) the first config.json."""
-    from theta_cli.core import lock
-
-    if plan.mode == "new":
-        run = _claim_run_dir(plan.config.model_type)
-        plan.run = run
-        plan.lock_info = lock.acquire(run.lock_path, "theta new")
-        run.make_dirs()
-        atomic.write_json(run.config_path, plan.config.model_dump())
-        logs.attach_run_log(run.runtime_log)
-        log.info(f"== theta new: run {run.name} in {run.root.parent}", extra={"style": "bold"})
-        log.info(f"config: {json.dumps(plan.config.model_dump())}", extra={"console": False})
-        return run
-    assert plan.run is not None and plan.resume_ckpt is not None
-    run = plan.run
-    plan.lock_info = lock.acquire(run.lock_path, f"theta resume {plan.resume_ckpt.name}")
+def model_house_builder(plan: Plan, run: RunLayout) -> None:
+    """Directories, runtime.log and (new runs) the first config.json; the lock is held."""
     run.make_dirs()
     logs.attach_run_log(run.runtime_log)
+    if plan.mode == "new":
+        rc = RunConfig.compose(plan.config, plan.state)
+        atomic.write_json(run.config_path, rc.model_dump())
+        log.info(f"== theta new: run {run.name} in {run.root.parent}", extra={"style": "bold"})
+        log.info(f"config: {json.dumps(rc.model_dump())}", extra={"console": False})
+        return
+    assert plan.resume_ckpt is not None
     log.info(
         f"== theta resume: run {run.name} from {plan.resume_ckpt.name}, "
         f"starting at epoch {plan.start_epoch} step {plan.start_step}",
         extra={"style": "bold"},
     )
-    log.info(f"resume config: {json.dumps(plan.config.model_dump())}", extra={"console": False})
-    return run
+    rc = RunConfig.compose(plan.config, plan.state)
+    log.info(f"resume config: {json.dumps(rc.model_dump())}", extra={"console": False})
 
 
 def set_aside_later_history(run: RunLayout, epoch: int, step: int) -> None:
@@ -281,33 +289,24 @@ def set_aside_later_history(run: RunLayout, epoch: int, step: int) -> None:
     Otherwise train_data.csv would hold two histories after this point, and later checkpoints
     would be silently overwritten by the new continuation.
     """
-    import csv
-    import io
-
     later = [p for e, s, p in run.checkpoints() if (e, s) > (epoch, step)]
-    text = run.train_csv.read_text(encoding="utf-8") if run.train_csv.is_file() else ""
-    lines = text.splitlines(keepends=True)
-    keep, moved = lines[:1], []
-    for line in lines[1:]:
-        cells = next(csv.reader(io.StringIO(line)), [])
-        try:
-            later_row = (int(cells[1]), int(cells[2])) > (epoch, step)
-        except (IndexError, ValueError):
-            later_row = False
-        (moved if later_row else keep).append(line)
+    rows = csvlog.read_train_rows(run)
+    keep = [r for r in rows if (r.epoch, r.step) <= (epoch, step)]
+    moved = len(rows) - len(keep)
     if not later and not moved:
         return
     stamp = time.strftime("%Y%m%d_%H%M%S")
     aside = run.ckpt_dir / f"superseded_{stamp}"
     if moved:
-        atomic.write_text(run.log_dir / f"train_data.superseded_{stamp}.csv", text)
-        atomic.write_text(run.train_csv, "".join(keep))
+        superseded = run.log_dir / f"train_data.superseded_{stamp}.csv"
+        atomic.write_bytes(superseded, run.train_csv.read_bytes())
+        csvlog.write_train_rows(run.train_csv, keep)
     if later:
         aside.mkdir(parents=True, exist_ok=True)
         for p in later:
             os.replace(p, aside / p.name)
     log.warning(
         f"resuming before the run's last checkpoint: {len(later)} later checkpoint(s) moved to "
-        f"{aside} and {len(moved)} later row(s) of {run.train_csv.name} kept in "
+        f"{aside} and {moved} later row(s) of {run.train_csv.name} kept in "
         f"train_data.superseded_{stamp}.csv"
     )

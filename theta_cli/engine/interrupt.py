@@ -1,0 +1,45 @@
+"""Ctrl-C during training: the first one asks the loop to stop at the next step boundary (where
+the state is consistent and can be saved); a second one raises KeyboardInterrupt at once."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+
+class Interrupted(Exception):
+    """Ctrl-C: the run stopped cleanly; ``ckpt`` is the checkpoint to resume from (if any)."""
+
+    def __init__(self, message: str, ckpt: Path | None) -> None:
+        super().__init__(message)
+        self.ckpt = ckpt
+
+
+class SigintDeferral:
+    """While entered, SIGINT sets ``requested`` instead of raising (the second one raises)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._installed = False
+        self._previous: Any = signal.SIG_DFL
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True  # no logging here: a signal handler must not take locks
+
+    def __enter__(self) -> SigintDeferral:
+        if threading.current_thread() is threading.main_thread():  # signals need the main thread
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            # None means the old handler was not set from Python; the default is the safe choice
+            previous = self._previous if self._previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, previous)
+            self._installed = False

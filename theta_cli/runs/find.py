@@ -1,0 +1,64 @@
+"""Finding what a command names: a checkpoint of a run, or a model to denoise with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from theta_cli.core import csvlog
+from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import WEIGHTS_FILE, resolve_run
+from theta_cli.runs.best import DEFAULT_METRIC, best_checkpoint
+
+
+def resolve_checkpoint(target: str, name: str | None) -> Path:
+    """A checkpoint from a path, or from a run plus a file name (default: the newest)."""
+    as_path = Path(target)
+    if as_path.is_file():
+        if name is not None:
+            raise ThetaError(f"--ckpt {name}: give either a checkpoint path or a run with --ckpt")
+        return as_path
+    if as_path.suffix == ".pt":
+        raise ThetaError(f"{target}: checkpoint not found")
+    run = resolve_run(target)
+    found = run.checkpoints()
+    if name is None:
+        if not found:
+            raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
+        return found[-1][2]
+    path = run.ckpt_dir / Path(name).name
+    if not path.is_file():
+        names = ", ".join(p.name for _, _, p in found) or "none"
+        raise ThetaError(f"{path}: no such checkpoint (checkpoints: {names})")
+    return path
+
+
+def resolve_model_ref(
+    ref: str | os.PathLike[str],
+) -> tuple[Literal["export", "checkpoint"], Path, str]:
+    """``ref`` as (kind, path, description): an exported directory (``model.safetensors``
+    inside), a checkpoint file, or a run, whose best checkpoint (``runs.best``) is taken."""
+    p = Path(ref)
+    if p.is_dir() and (p / WEIGHTS_FILE).is_file():
+        return "export", p, f"exported model {p}"
+    if p.is_file():
+        return "checkpoint", p, f"checkpoint {p}"
+    if p.suffix == ".pt":
+        raise ThetaError(f"{ref}: checkpoint not found")
+    run = resolve_run(ref)
+    rows = csvlog.read_train_rows(run)
+    best = best_checkpoint(run, rows)
+    if best is not None:
+        row = {r.ckpt_name: r for r in rows}[best.name]
+        return "checkpoint", best, (
+            f"run {run.name}, best checkpoint {best.name} "
+            f"({DEFAULT_METRIC} {row.acc_mean:.3f} m)"
+        )
+    found = run.checkpoints()
+    if not found:
+        raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
+    newest = found[-1][2]
+    return "checkpoint", newest, (
+        f"run {run.name}, newest checkpoint {newest.name} (train_data.csv describes none)"
+    )
