@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import invoke
 
 from theta_cli.core.config import (
     RESUME_MUTABLE,
@@ -122,18 +123,41 @@ def test_run_config_is_validated(tmp_path: Path) -> None:
         load_run_config(tmp_path / "missing.json")
 
 
-def test_only_harmless_fields_are_mutable_on_resume() -> None:
-    assert RESUME_MUTABLE == {
-        "epochs",
-        "save_interval",
-        "log_interval",
-        "early_stop_patience",
-        "threads",
-    }
+def test_resume_mutable_fields_are_config_fields_and_the_cli_says_so() -> None:
+    from theta_cli.engine.plan import _FROZEN_REASONS
+
+    assert RESUME_MUTABLE <= set(TrainConfig.model_fields)
+    assert not RESUME_MUTABLE & set(_FROZEN_REASONS), "a field cannot be both"
+    result = invoke("resume", "--help")
+    text = " ".join(result.stdout.split())
+    assert ", ".join(sorted(RESUME_MUTABLE)) in text
+
+
+def test_dataset_defaults_are_the_dataset_layout() -> None:
+    """The config's default paths are where `theta data prepare` writes (one layout)."""
+    from theta_cli.core.layout import EPOCH_LIMIT, DatasetLayout
+
+    cfg, ds = TrainConfig(), DatasetLayout(Path("./dataset"))
+    assert Path(cfg.train_dir) == ds.split_dir("train")
+    assert Path(cfg.val_dir) == ds.split_dir("val")
+    assert Path(cfg.huber_delta_path) == ds.huber_path
+    assert Path(cfg.quick_val_path) == ds.quick_val_path
+    assert DatasetLayout.of_split_dir(cfg.train_dir) == ds
+    assert cfg.epoch_limit == EPOCH_LIMIT
+
+
+def test_one_list_of_model_types() -> None:
+    from theta_cli.core.config import ARCH_FIELDS, MODEL_TYPES, Architecture
+    from theta_cli.model import zoo
+
+    assert tuple(zoo.MODEL_TYPES) == MODEL_TYPES
+    assert set(ARCH_FIELDS) <= set(Architecture.model_fields)
+    text = " ".join(invoke("new", "--help").stdout.split())
+    assert ", ".join(MODEL_TYPES) in text
 
 
 def test_example_configs_are_valid() -> None:
-    examples = sorted((Path(__file__).parent.parent / "examples").glob("*.json"))
+    examples = sorted((Path(__file__).parents[2] / "examples").glob("*.json"))
     assert examples, "examples/ holds at least one config"
     for path in examples:
         cfg, source = load_train_config(path)
@@ -141,7 +165,7 @@ def test_example_configs_are_valid() -> None:
 
 
 def test_gpu_spec_example_is_the_spec_config() -> None:
-    path = Path(__file__).parent.parent / "examples" / "gpu-spec.json"
+    path = Path(__file__).parents[2] / "examples" / "gpu-spec.json"
     cfg, _ = load_train_config(path)
     assert cfg == TrainConfig()
 

@@ -24,7 +24,7 @@ from theta_cli.model import (
 )
 
 ARCHS = ("hybrid", "transformer", "cnn1d", "nn")  # "mlp" is an alias of "nn"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 #: The learning test: 200 AdamW steps of batch 64 at a one-cycle peak lr of 1e-2 reach 6-6.7x
 #: on every architecture (hidden 32, 2 layers), a safe margin over the required 5x.
 LEARN_STEPS = 200
