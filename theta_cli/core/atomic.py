@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from theta_cli.core.errors import ThetaError
+from theta_cli.core.textfile import read_text
 
 # Read once at import (single-threaded then): os.umask can only be read by setting it.
 _UMASK = os.umask(0)
@@ -115,7 +116,7 @@ def append_csv_row(path: str | os.PathLike[str], header: Sequence[str], row: Seq
         raise ValueError(f"row has {len(row)} values for {len(header)} columns")
     target = Path(path)
     head = csv_line(header)
-    old = target.read_text(encoding="utf-8") if target.exists() else ""
+    old = read_text(target) if target.exists() else ""
     if old:
         first = old.splitlines()[0] + "\n"
         if first != head:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BYTE, DATASET_DEFAULTS, check_buckles
+from theta_cli.core.textfile import read_text
 
 #: The model types theta builds, the one list (the zoo maps each to its class; "mlp" = "nn").
 MODEL_TYPES = ("hybrid", "transformer", "cnn1d", "nn", "mlp")
@@ -201,7 +202,7 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise ThetaError(f"{path}: config file not found") from None
     if not text.strip():

@@ -7,6 +7,7 @@ damaged log never turns into a silent NaN in a chart or a wrong prune decision.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
@@ -15,6 +16,7 @@ from pathlib import Path
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BYTE, TRAIN_CSV_HEADER, RunLayout, byte_csv_header
+from theta_cli.core.textfile import read_text
 
 
 @dataclass(frozen=True)
@@ -57,19 +59,26 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-def _read(path: Path, header: Sequence[str] | None) -> list[tuple[int, list[str]]]:
-    """Rows (with 1-based line numbers) under a checked header; [] when the file is absent."""
+def read_table(path: Path) -> list[tuple[int, list[str]]]:
+    """Every non-empty row of a CSV with its 1-based line number; [] when the file is absent.
+
+    The one CSV reader: the text is decoded strictly (``core.textfile``), so a damaged log is a
+    one-line error naming the file, never an internal error."""
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            got = next(reader)
-        except StopIteration:
-            return []
-        if header is not None and [h.strip() for h in got] != list(header):
-            raise ThetaError(f"{path}:1: unexpected header {','.join(got)!r}")
-        return [(reader.line_num, row) for row in reader if row]
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    return [(reader.line_num, row) for row in reader if row]
+
+
+def _read(path: Path, header: Sequence[str] | None) -> list[tuple[int, list[str]]]:
+    """Data rows (with line numbers) under a checked header; [] when the file is absent."""
+    table = read_table(path)
+    if not table:
+        return []
+    got = table[0][1]
+    if header is not None and [h.strip() for h in got] != list(header):
+        raise ThetaError(f"{path}:1: unexpected header {','.join(got)!r}")
+    return table[1:]
 
 
 def _num(path: Path, line: int, name: str, raw: str, kind: type) -> float | int:
@@ -115,11 +124,10 @@ def write_train_rows(path: Path, rows: Sequence[TrainRow]) -> None:
 
 def read_byte_rows(run: RunLayout) -> list[ByteRow]:
     path = run.byte_csv
-    raw_rows = _read(path, None)
-    if not raw_rows:
+    table = read_table(path)
+    if len(table) < 2:
         return []
-    with open(path, encoding="utf-8") as fh:
-        header = next(csv.reader(fh))
+    header, raw_rows = table[0][1], table[1:]
     n_bytes = len(header) - 5
     if n_bytes < 1 or header != list(byte_csv_header(n_bytes * BYTE)):
         raise ThetaError(f"{path}:1: unexpected header {','.join(header[:6])!r}...")

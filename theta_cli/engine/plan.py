@@ -31,6 +31,7 @@ from theta_cli.core.config import (
 from theta_cli.core.device import pick_device
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout, models_dir
+from theta_cli.core.textfile import read_text
 from theta_cli.engine import checkpoint
 from theta_cli.engine.loader import EpochLoader, peek
 
@@ -104,8 +105,8 @@ def read_huber_delta(path: str | Path, fallback: float) -> tuple[float, str]:
         log.warning(f"{p}: huber delta file not found; using delta_fallback={fallback}")
         return fallback, f"delta_fallback (no {p})"
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = json.loads(read_text(p))
+    except (OSError, json.JSONDecodeError) as e:
         raise ThetaError(f"{p}: not a readable huber delta file ({e})") from None
     delta = data.get("delta") if isinstance(data, dict) else None
     if isinstance(delta, bool) or not isinstance(delta, (int, float)):
@@ -122,8 +123,8 @@ def resolve_fix_interval(cfg: TrainConfig) -> TrainConfig:
     manifest = DatasetLayout.of_split_dir(cfg.train_dir).manifest_path
     interval = None
     try:
-        interval = json.loads(manifest.read_text(encoding="utf-8")).get("fix_interval_s")
-    except (OSError, ValueError, AttributeError):
+        interval = json.loads(read_text(manifest)).get("fix_interval_s")
+    except (OSError, ValueError, AttributeError, ThetaError):
         pass
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
         log.warning(

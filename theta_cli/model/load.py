@@ -29,6 +29,7 @@ from theta_cli.core import atomic
 from theta_cli.core.config import Architecture, RunConfig, TrainConfig, format_validation_error
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
+from theta_cli.core.textfile import read_text
 from theta_cli.model.zoo import build_theta
 
 
@@ -94,13 +95,9 @@ def load_weights(
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except FileNotFoundError:
         raise ThetaError(f"{path}: model config not found") from None
-    except UnicodeDecodeError as e:
-        raise ThetaError(
-            f"{path}: not valid UTF-8 (byte 0x{e.object[e.start]:02x} at position {e.start})"
-        ) from None
     except (OSError, json.JSONDecodeError) as e:
         raise ThetaError(f"{path}: not a readable JSON config ({e})") from None
     if not isinstance(data, dict):

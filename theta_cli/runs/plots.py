@@ -16,7 +16,6 @@ importing this module (or the CLI) stays cheap.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -273,15 +272,13 @@ def write_byte_heatmap(run: RunLayout) -> Path | None:
 
 
 def _header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        first = next(csv.reader(fh), [])
-    return [h.strip() for h in first]
+    table = csvlog.read_table(path)
+    return [h.strip() for h in table[0][1]] if table else []
 
 
 def _numeric_columns(path: Path) -> tuple[list[str], dict[str, list[float]]]:
     """Columns of a CSV whose every cell parses as a number (first column = row label)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        table = [r for r in csv.reader(fh) if r]
+    table = [row for _, row in csvlog.read_table(path)]
     if len(table) < 2:
         return [], {}
     header, body = table[0], table[1:]
