@@ -329,3 +329,40 @@ def test_avg_loss_is_the_mean_since_the_previous_checkpoint(
     assert len(seen) == 6 and [r.step for r in rows] == [4, 6]
     assert rows[0].avg_loss == pytest.approx(sum(seen[:4]) / 4, rel=1e-6)
     assert rows[1].avg_loss == pytest.approx(sum(seen[4:]) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("lr", ["Infinity", "-Infinity", "NaN", "1e39"])
+def test_non_finite_or_overflowing_lr_is_refused(theta_env: Path, tiny_data: Path, lr: str) -> None:
+    cfg = write_config(theta_env / "c.json", tiny_config(tiny_data))
+    result = invoke("--models-dir", "m", "new", "--config", cfg, "--set", f"lr={lr}")
+    assert_refused(result, "lr=")
+    assert not (theta_env / "m").exists()
+
+
+@pytest.mark.parametrize("what", ["weights", "acc"])
+def test_non_finite_weights_or_acc_write_no_checkpoint(
+    theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """An absurd lr can blow up the weights (or the quick_val error) while the Huber loss still
+    reads finite: the checkpoint that would hold that state is never written."""
+    import torch
+
+    from theta_cli.engine.quickval import Acc
+
+    def broken(model, *a, **k):  # noqa: ANN001, ANN202
+        if what == "weights":  # the weights blew up; the metric alone would still read finite
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("inf"))
+            return Acc(1.0, 1.0, 0.0)
+        return Acc(float("nan"), float("nan"), 0.0)
+
+    monkeypatch.setattr(train_loop, "quick_val_acc", broken)
+    cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=4))
+    result = invoke("--models-dir", "m", "new", "--config", cfg)
+    assert result.exit_code == train_loop.EXIT_DIVERGED, result.stderr
+    err = result.stderr.strip()
+    assert "at epoch 0 step 4" in err and "no checkpoint written" in err, err
+    assert ("is non-finite" if what == "weights" else "quick_val acc is non-finite") in err
+    run = only_run(theta_env / "m")
+    assert run.checkpoints() == [] and not run.train_csv.exists()
+    assert_unlocked(run)

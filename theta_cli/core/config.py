@@ -23,6 +23,8 @@ from theta_cli.core.textfile import read_text
 #: The model types theta builds, the one list (the zoo maps each to its class; "mlp" = "nn").
 MODEL_TYPES = ("hybrid", "transformer", "cnn1d", "nn", "mlp")
 SPEC_CONFIG_PATH = Path("src/config.json")
+#: The largest float32: a setting above it overflows in the optimizer's float32 arithmetic.
+FLOAT32_MAX = 3.4028234663852886e38
 
 #: Fields that may change when a run is resumed: none of them can break the run's state.
 #: (A different ``threads`` may change float rounding, so a bitwise-identical continuation
@@ -42,7 +44,7 @@ class Architecture(BaseModel):
     """What ``build_theta`` needs: the one description of a model's shape, read from a run's
     config, a checkpoint's config or an exported ``config.json`` (other keys are ignored)."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True, allow_inf_nan=False)
 
     model_type: str
     coord_dim: int = Field(2, ge=1)
@@ -64,7 +66,7 @@ ARCH_FIELDS = ("model_type", "hidden", "layers", "K", "dropout", "attn_dropout")
 class TrainConfig(BaseModel):
     """Every training setting. Unknown keys, wrong types and out-of-range values are refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     # --- the spec's keys and defaults -------------------------------------------------------
     K: int = Field(256, gt=0, description="chunk length in points; a multiple of 8")
@@ -116,6 +118,12 @@ class TrainConfig(BaseModel):
         if self.K % BYTE:
             raise ValueError(f"K={self.K} must be a multiple of {BYTE}")
         check_buckles(self.K, self.Q1, self.Q2)
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "delta_fallback"):
+            if getattr(self, name) > FLOAT32_MAX:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} must be at most {FLOAT32_MAX:.4g}: the "
+                    "optimizer and the loss compute in float32"
+                )
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr} must not exceed lr={self.lr}")
         return self
@@ -124,7 +132,7 @@ class TrainConfig(BaseModel):
 class RunState(BaseModel):
     """What changes as a run trains; saved with every checkpoint and restored on resume."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     epoch: int = Field(0, ge=0)
     step: int = Field(0, ge=0, description="optimizer steps into the epoch")
@@ -137,7 +145,7 @@ class RunState(BaseModel):
 class RunConfig(TrainConfig):
     """A run's ``log/config.json``: the TrainConfig plus the run state, flattened (the spec)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     lr_init: float = Field(gt=0.0, description="the configured learning rate")
     delta_curr: float = Field(gt=0.0, description="the Huber delta in use")

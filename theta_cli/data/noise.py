@@ -21,7 +21,7 @@ _MAX_DECAY = 300.0
 class NoiseModel(BaseModel):
     """Noise added to the clean track, per axis (east, north) unless said otherwise."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     white_sigma: float = Field(D.WHITE_SIGMA_M, ge=0.0, description="white jitter std per axis, m")
     drift_sigma: float = Field(

@@ -34,7 +34,7 @@ BASE_EPOCH = 1_767_225_600.0
 class SynthConfig(BaseModel):
     """Everything that determines a synthetic dataset (written to synth.json beside it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     agents: int = Field(D.AGENTS, ge=1)
     points: int = Field(D.POINTS, ge=1, description="fixes per agent")

@@ -327,6 +327,7 @@ class TrainingRecipe:
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         # acc first (eval mode draws no random numbers), so the checkpoint's state holds it too.
         acc: Acc = quick_val_acc(self.model, self.quick_val, self.config.batch_size, self.device)
+        self._refuse_non_finite(epoch, step, acc)
         if metric_key(acc.mean) < metric_key(state.best_acc_mean):
             state = state.model_copy(update={"best_acc_mean": acc.mean})
         path = self.run.ckpt_path(epoch, step)
@@ -351,6 +352,28 @@ class TrainingRecipe:
             f"median {acc.median:.3f} m, std {acc.std:.3f} m | lr {lr:.3e}"
         )
         return row
+
+    def _refuse_non_finite(self, epoch: int, step: int, acc: Acc) -> None:
+        """Never checkpoint a broken state: non-finite weights or quick_val metrics stop the run
+        like a non-finite loss (an absurd lr can blow up the weights while the loss, clipped by
+        Huber, still reads finite)."""
+        import torch
+
+        bad = next(
+            (n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())),
+            None,
+        )
+        what = f"weight {bad!r} is non-finite" if bad else None
+        if what is None and not all(math.isfinite(v) for v in (acc.mean, acc.median, acc.std)):
+            what = f"quick_val acc is non-finite (mean {acc.mean}, median {acc.median})"
+        if what is None:
+            return
+        last = f"last checkpoint: {self.last_ckpt}" if self.last_ckpt else "no checkpoint"
+        raise ThetaError(
+            f"{what} at epoch {epoch} step {step}: training stopped, no checkpoint written from "
+            f"this state ({last}); lower lr or check the data",
+            code=EXIT_DIVERGED,
+        )
 
     def _draw_charts(self) -> None:
         # A chart that fails to draw must not end a training run: warn and carry on.
