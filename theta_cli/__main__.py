@@ -1,3 +1,3 @@
-from theta_cli.cli import app
+from theta_cli.cli import main
 
-app(prog_name="theta")
+main(prog_name="theta")

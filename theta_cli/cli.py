@@ -6,6 +6,7 @@ so ``theta --help`` is instant.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -30,7 +31,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def global_options(
     models_dir: Path | None = typer.Option(
         None,
         "--models-dir",
@@ -46,6 +47,18 @@ def main(
     """Train and evaluate rectified-flow models that denoise GPS trajectories."""
     layout.set_models_dir(models_dir)
     logs.setup(verbose=verbose)
+
+
+def main(prog_name: str | None = None) -> None:
+    """The console entry point: the app, then Ctrl-C is ignored while the interpreter exits.
+
+    Once the command is done, torch's teardown can take a moment; a Ctrl-C then would print a
+    traceback from inside torch or kill the process by the signal, after all the work is saved.
+    """
+    try:
+        app(prog_name=prog_name)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 app.add_typer(data_commands.app, name="data")

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from theta_cli.core import atomic
-from theta_cli.core.errors import ThetaError
+from theta_cli.core.errors import DiskFull, ThetaError
 
 
 def _names(d) -> list[str]:
@@ -95,7 +95,7 @@ def test_crash_at_rename_leaves_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFull, match="no space left on device while writing .*train_data.csv"):
         atomic.write_text(p, "new,content\n")
     assert p.read_text() == "old,content\n"
     assert _names(tmp_path) == ["train_data.csv"]

@@ -3,11 +3,15 @@ and every bad input (one line, exit 2, nothing written)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -307,3 +311,91 @@ def test_malicious_pickle_checkpoint_is_refused_and_never_runs(
     assert_refused(invoke("resume", evil), "refused", "pickled code")
     assert not marker.exists(), "the payload ran"
     assert _snapshot(run) == before
+
+
+# ---- a full disk ------------------------------------------------------------------------------
+
+
+def test_disk_full_while_checkpointing_says_so_and_resume_is_exact(
+    theta_env: Path, tiny_data: Path, tiny_run: RunLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC half way through writing ckpt_epoch1_step4: one line naming the file and the last
+    complete checkpoint, exit 1, no temp file, the lock released; resuming is exact."""
+    real_write = os.write
+
+    def full_disk(fd: int, data) -> int:  # noqa: ANN001
+        if ".ckpt_epoch1_step4.pt." in os.readlink(f"/proc/self/fd/{fd}"):
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    cfg = write_config(theta_env / "c.json", tiny_config(tiny_data))
+    result = invoke("--models-dir", "models", "new", "--config", cfg)
+    monkeypatch.undo()
+    monkeypatch.chdir(theta_env)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    run = only_run(theta_env / "models")
+    err = result.stderr.strip()
+    assert err == (
+        f"theta: error: no space left on device while writing {run.ckpt_path(1, 4)}; "
+        f"the last complete checkpoint is {run.ckpt_path(0, 6)}"
+    )
+    assert sorted(p.name for p in run.ckpt_dir.iterdir()) == [
+        "ckpt_epoch0_step4.pt", "ckpt_epoch0_step6.pt"
+    ]
+    assert not [p for p in run.root.rglob("*.tmp")], "no temporary file is left"
+    assert_unlocked(run)
+    resumed = invoke("resume", run.ckpt_path(0, 6))
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    _assert_same_state(run.ckpt_path(1, 6), tiny_run.ckpt_path(1, 6))
+
+
+# ---- Ctrl-C at the edges -----------------------------------------------------------------------
+
+
+def test_double_ctrl_c_during_the_first_checkpoint_names_it(
+    theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two SIGINTs 20 ms apart right after ckpt_epoch0_step4.pt appears: the second lands
+    before the loop records the checkpoint; the resume command must still name it."""
+    real_save = checkpoint.save_checkpoint
+
+    def save_then_two_sigints(path, payload):  # noqa: ANN001, ANN202
+        real_save(path, payload)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)  # the second one raises at once
+        time.sleep(0.02)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_two_sigints)
+    cfg = write_config(theta_env / "c.json", tiny_config(tiny_data))
+    result = invoke("--models-dir", "models", "new", "--config", cfg)
+    assert result.exit_code == 130, result.stdout + result.stderr
+    run = only_run(theta_env / "models")
+    assert [p.name for _, _, p in run.checkpoints()] == ["ckpt_epoch0_step4.pt"]
+    args = _resume_command(result.stdout)
+    assert Path(args[1]).resolve() == run.ckpt_path(0, 4).resolve()
+    assert_unlocked(run)
+
+
+def test_ctrl_c_when_training_has_finished_exits_cleanly(theta_env: Path, tiny_data: Path) -> None:
+    """A real process, SIGINT as the run finishes and as the interpreter exits: exit 130 (the
+    run complete) or 0, never a traceback or death by the signal."""
+    cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, epochs=1))
+    for i, delay in enumerate((0.0, 0.01)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "theta_cli", "--models-dir", f"m{i}", "new", "--config", cfg],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("finished"):
+                time.sleep(delay)
+                proc.send_signal(signal.SIGINT)
+                break
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 130), (proc.returncode, err)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+        if proc.returncode == 130:
+            assert "the run is complete" in err, err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from theta_cli.core.errors import ThetaError
+from theta_cli.core.errors import DiskFull, ThetaError
 from theta_cli.core.textfile import read_text
 
 # Read once at import (single-threaded then): os.umask can only be read by setting it.
@@ -64,9 +65,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise DiskFull(target) from None
         raise
 
 
@@ -80,9 +83,15 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         fh.flush()
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_open(path, "wb") as fh:
-        fh.write(data)
+def write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

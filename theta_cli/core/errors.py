@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -26,6 +27,14 @@ class ThetaError(Exception):
     def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
         super().__init__(message)
         self.code = code
+
+
+class DiskFull(ThetaError):
+    """No space left while writing ``path``; the file there is untouched (atomic writes)."""
+
+    def __init__(self, path: object, note: str = "") -> None:
+        super().__init__(f"no space left on device while writing {path}{note}", EXIT_FAILED)
+        self.path = path
 
 
 def _one_line(text: str) -> str:

@@ -64,6 +64,11 @@ class RunFileHandler(logging.FileHandler):
         if getattr(record, "file", True):
             super().emit(record)
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        # runtime.log on a full disk: the console still shows the message; logging's default
+        # would print a traceback to stderr.
+        pass
+
 
 def _startup_buffer() -> MemoryHandler:
     """Keeps records until a run log is attached; it never flushes on its own (no target yet,

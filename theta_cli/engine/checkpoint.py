@@ -112,13 +112,22 @@ def stored_state(payload: dict[str, Any]) -> RunState:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``payload`` to ``path`` atomically (temp file, fsync, rename).
+
+    Serialised in memory first: torch.save writing straight to a full disk fails with an opaque
+    "unexpected pos" error, while a plain write fails with ENOSPC, which ``atomic`` reports as
+    ``DiskFull`` naming the file (and removes the temporary file).
+    """
+    import io
+
     import torch
 
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
-    atomic.write_with(path, lambda tmp: torch.save(payload, tmp))
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic.write_bytes(path, buf.getbuffer())
 
 
 def load_checkpoint(path: Path, map_location: str = "cpu", mmap: bool = False) -> dict[str, Any]:

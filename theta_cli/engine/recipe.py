@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Literal
 
 from theta_cli.core import atomic, csvlog, lock, logs
 from theta_cli.core.config import RunConfig, RunState
-from theta_cli.core.errors import ThetaError
+from theta_cli.core.errors import DiskFull, ThetaError
 from theta_cli.core.layout import RunLayout, ckpt_name
 from theta_cli.core.live import EpochLine
 from theta_cli.engine import checkpoint
@@ -101,8 +101,16 @@ def run_training(request: NewRequest | ResumeRequest) -> Outcome:
     if plan.nothing_left is not None:
         log.info(plan.nothing_left)
         return Outcome("nothing_left", plan.nothing_left, plan.run, plan.resume_ckpt)
-    with torch_threads(plan.config.threads), recipe:
-        return recipe.train()
+    # A Ctrl-C after the last checkpoint (final log lines, releasing the lock) loses nothing:
+    # it is deferred, then reported as such instead of surfacing as a KeyboardInterrupt.
+    with SigintDeferral() as late:
+        with torch_threads(plan.config.threads), recipe:
+            outcome = recipe.train()
+    if late.requested:
+        last = outcome.last_ckpt
+        log.warning(f"interrupted after training finished; the run is complete (last {last})")
+        raise Interrupted("interrupted after training finished", last)
+    return outcome
 
 
 def cleanup_memory() -> None:
@@ -334,13 +342,21 @@ class TrainingRecipe:
         payload = checkpoint.build_payload(
             self.model, self.optimizer, self.scheduler, self.config, state, rng, cuda_rng
         )
-        checkpoint.save_checkpoint(path, payload)
         row = csvlog.TrainRow(
             ckpt_name(epoch, step), epoch, step, avg, acc.mean, acc.median, acc.std, lr,
             state.delta_curr,
         )
-        csvlog.append_train_row(self.run, row)
-        atomic.write_json(self.run.config_path, RunConfig.compose(self.config, state).model_dump())
+        try:
+            checkpoint.save_checkpoint(path, payload)
+            csvlog.append_train_row(self.run, row)
+            atomic.write_json(
+                self.run.config_path, RunConfig.compose(self.config, state).model_dump()
+            )
+        except DiskFull as e:
+            newest = self.newest_checkpoint()
+            raise DiskFull(
+                e.path, f"; the last complete checkpoint is {newest or 'none (no checkpoint yet)'}"
+            ) from None
         self.state = state
         self._draw_charts()
         self._since_ckpt = []
@@ -461,12 +477,21 @@ class TrainingRecipe:
             self.save_checkpoint(epoch, step)
         return f"{why} at epoch {epoch} step {step}"
 
+    def newest_checkpoint(self) -> Path | None:
+        """The newest checkpoint on disk: complete, since checkpoints are renamed into place."""
+        found = self.run.checkpoints()
+        return found[-1][2] if found else None
+
     def _report_interrupt(self, what: str) -> None:
-        if self.last_ckpt is None:
-            raise Interrupted(f"{what}; no checkpoint to resume from yet", None)
-        log.warning(f"{what}; resume from {self.last_ckpt.name}")
-        log.info(f"resume with: theta resume {shlex.quote(_display_path(self.last_ckpt))}")
-        raise Interrupted(what, self.last_ckpt)
+        """Name the checkpoint to resume from: the newest complete one on disk (a second Ctrl-C
+        can land after a checkpoint was renamed into place but before the loop recorded it)."""
+        ckpt = self.newest_checkpoint()
+        if ckpt is None:
+            log.warning(f"{what}; no checkpoint to resume from yet")
+            raise Interrupted(what, None)
+        log.warning(f"{what}; resume from {ckpt.name}")
+        log.info(f"resume with: theta resume {shlex.quote(_display_path(ckpt))}")
+        raise Interrupted(what, ckpt)
 
 
 def _display_path(path: Path) -> str:
