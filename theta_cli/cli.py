@@ -49,14 +49,14 @@ def global_options(
     logs.setup(verbose=verbose)
 
 
-def main(prog_name: str | None = None) -> None:
+def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
     """The console entry point: the app, then Ctrl-C is ignored while the interpreter exits.
 
     Once the command is done, torch's teardown can take a moment; a Ctrl-C then would print a
     traceback from inside torch or kill the process by the signal, after all the work is saved.
     """
     try:
-        app(prog_name=prog_name)
+        app(args=args, prog_name=prog_name)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 

@@ -313,3 +313,25 @@ def test_all_agents_too_short(raw: Path, tmp_path: Path) -> None:
     with pytest.raises(ThetaError, match="no agent has K=512 fixes"):
         prepare(raw, tmp_path / "ds", PrepareOptions(k=512))
     assert not (tmp_path / "ds").exists()
+
+
+def test_prepare_removes_build_dirs_of_killed_runs_not_live_ones(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    from theta_cli.data import staging
+
+    raw, out = tmp_path / "raw", tmp_path / "ds"
+    synthesize(SynthConfig(agents=4, points=300, files=1, seed=0), raw)
+    stale = out / f"{staging.BUILD_PREFIX}killed"
+    (stale / "processed").mkdir(parents=True)
+    (stale / "processed" / "half.pt").write_bytes(b"x" * 100)
+    live = out / f"{staging.BUILD_PREFIX}running"
+    live.mkdir()
+    held = FileLock(str(live / staging.BUILD_LOCK), timeout=0)
+    held.acquire()  # another prepare, still running
+    try:
+        prepare(raw, out, PrepareOptions(k=32, quick_val=8), force=True)
+    finally:
+        held.release()
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in out.glob(".theta-*")) == [live.name]

@@ -4,6 +4,7 @@ and every bad input (one line, exit 2, nothing written)."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shlex
@@ -399,3 +400,60 @@ def test_ctrl_c_when_training_has_finished_exits_cleanly(theta_env: Path, tiny_d
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
         if proc.returncode == 130:
             assert "the run is complete" in err, err
+
+
+# ---- a kill between a checkpoint and its row --------------------------------------------------
+
+
+def test_kill_between_checkpoint_and_row_then_resume_restores_the_row(
+    theta_env: Path, tiny_data: Path, tiny_run: RunLayout
+) -> None:
+    """kill -9 right after ckpt_epoch0_step6.pt is renamed into place, before its CSV row: the
+    resume restores that row from the checkpoint, and the run ends with the uninterrupted rows."""
+    cfg = write_config(theta_env / "c.json", tiny_config(tiny_data))
+    code = (
+        "import os, signal\n"
+        "from theta_cli.core import csvlog\n"
+        "from theta_cli.cli import main\n"
+        "real, calls = csvlog.append_train_row, []\n"
+        "def append(run, row):\n"
+        "    calls.append(row)\n"
+        "    if len(calls) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    real(run, row)\n"
+        "csvlog.append_train_row = append\n"
+        f"main(['--models-dir', 'models', 'new', '--config', {str(cfg)!r}])\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=theta_env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run = only_run(theta_env / "models")
+    assert [p.name for _, _, p in run.checkpoints()][-1] == "ckpt_epoch0_step6.pt"
+    assert [r.ckpt_name for r in read_train_rows(run)] == ["ckpt_epoch0_step4.pt"]
+    resumed = invoke("--models-dir", "models", "resume", run.ckpt_path(0, 6))
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    assert "restored the row(s) of ckpt_epoch0_step6.pt" in resumed.stderr
+    assert read_train_rows(run) == read_train_rows(tiny_run)
+
+
+def test_resume_removes_temp_files_of_killed_writes_and_info_reports_them(
+    theta_env: Path, tiny_run: RunLayout
+) -> None:
+    run = _copy_run(tiny_run, theta_env)
+    planted = {
+        run.ckpt_dir / ".ckpt_epoch1_step6.pt.k3j2h1g0.tmp": b"x" * 4096,
+        run.log_dir / ".train_data.csv.a1b2c3d4.tmp": b"ckpt_name,ep",
+        run.log_dir / ".config.json.zz99yy88.tmp": b"{",
+        run.fig_dir / ".loss-ckpt.png.q1w2e3r4.tmp": b"\x89PNG",
+    }
+    live = run.log_dir / ".byte_wise_err.csv.m5n6b7v8.tmp"  # eval-bytes writes without the lock
+    for path, data in {**planted, live: b"ckpt"}.items():
+        path.write_bytes(data)
+    shown = json.loads(invoke("info", str(run.root), "--json").stdout)["temp_files"]
+    assert sorted(f["path"] for f in shown) == sorted(str(p) for p in [*planted, live])
+    human = invoke("info", str(run.root))
+    assert "5 temporary file(s) left by an interrupted write" in " ".join(human.stdout.split())
+    resumed = invoke("resume", run.ckpt_path(1, 4), "--epochs", "2")
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    assert "removed 4 temporary file(s)" in resumed.stdout
+    assert not any(p.exists() for p in planted) and live.exists()

@@ -215,12 +215,13 @@ def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, m
     ],
 )
 def test_cli_bad_options_one_line(run: RunLayout, tmp_path: Path, args, message) -> None:
-    before = run.byte_csv.exists()
+    before = sorted(p for p in run.root.rglob("*") if p != run.runtime_log)
     res = invoke(tmp_path / "models", "eval-bytes", run.name, *args)
     assert res.exit_code == 2
     assert message in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
-    assert run.byte_csv.exists() == before  # nothing written
+    # a refused call leaves nothing behind: no CSV, no lock file, no chart (only the log line)
+    assert sorted(p for p in run.root.rglob("*") if p != run.runtime_log) == before
 
 
 def test_cli_unknown_run_lists_runs(run: RunLayout, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import errno
 import io
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +44,21 @@ def fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+#: The temporary files ``atomic_path`` makes: ``.<target name>.<8 random chars>.tmp``.
+TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def leftover_temps(root: Path, skip: Callable[[str], bool] = lambda target: False) -> list[Path]:
+    """Temporary files under ``root`` left by writes that never finished (a killed process);
+    ``skip(target_name)`` keeps some out (files another process may be writing right now)."""
+    found = []
+    for p in sorted(root.rglob("*.tmp")):
+        m = TEMP_RE.match(p.name)
+        if m and p.is_file() and not skip(m["target"]):
+            found.append(p)
+    return found
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from typing import Any
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
+from theta_cli.core.layout import BYTE_CSV, RunLayout
 
 
 def holder_path(path: Path) -> Path:
@@ -42,6 +43,32 @@ def describe(holder: dict[str, Any] | None) -> str:
         f"pid {holder.get('pid')} on {holder.get('host')} "
         f"({holder.get('command', '?')}, since {holder.get('since', '?')})"
     )
+
+
+def _written_unlocked(target: str) -> bool:
+    """eval-bytes writes byte_wise_err.csv and its charts without the run lock (it may run while
+    training does), so its temporary files may be live: never the run lock holder's to remove."""
+    return target.startswith((BYTE_CSV, "byte-err"))
+
+
+@contextlib.contextmanager
+def hold_run(run: RunLayout, command: str) -> Iterator[dict[str, Any]]:
+    """Hold the run's lock and, first thing, remove the temporary files that killed writes of
+    this run left behind (no other process writes them while the lock is held)."""
+    with hold(run.lock_path, command) as mine:
+        stale = atomic.leftover_temps(run.root, skip=_written_unlocked)
+        for p in stale:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        if stale:
+            from theta_cli.core import logs
+
+            logs.get_logger().info(
+                f"removed {len(stale)} temporary file(s) left by an interrupted write: "
+                + ", ".join(str(p.relative_to(run.root)) for p in stale[:5])
+                + (" ..." if len(stale) > 5 else "")
+            )
+        yield mine
 
 
 @contextlib.contextmanager

@@ -21,25 +21,58 @@ BUILD_PREFIX = ".theta-build-"
 OLD_PREFIX = ".theta-old-"
 
 
+BUILD_LOCK = ".building"
+
+
+def remove_stale_builds(parent: Path) -> list[Path]:
+    """Remove the build directories in ``parent`` that no live process holds (a killed
+    ``prepare`` leaves its build behind; a running one holds the OS lock inside its own)."""
+    from filelock import FileLock, Timeout
+
+    removed = []
+    for d in sorted(parent.glob(BUILD_PREFIX + "*")):
+        if not d.is_dir():
+            continue
+        flock = FileLock(str(d / BUILD_LOCK), timeout=0)
+        try:
+            flock.acquire()
+        except (Timeout, OSError):  # live, or not ours to judge
+            continue
+        try:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+        finally:
+            flock.release()
+    return removed
+
+
 @contextlib.contextmanager
 def build_dir(parent: Path) -> Iterator[Path]:
     """A fresh hidden directory inside ``parent``; removed on exit whatever happens.
 
-    Directories created for ``parent`` are removed again if the build fails and leaves them
-    empty, so a refused run leaves no trace.
+    It holds an OS lock while it lives, so the next build can tell a stale directory (left by a
+    killed process, removed first) from a live one. Directories created for ``parent`` are
+    removed again if the build fails and leaves them empty, so a refused run leaves no trace.
     """
+    from filelock import FileLock
+
     created = [p for p in (parent, *parent.parents) if not p.exists()]
     parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_builds(parent)
     tmp = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=parent))
+    flock = FileLock(str(tmp / BUILD_LOCK), timeout=0)
+    flock.acquire()
     try:
         yield tmp
     except BaseException:
+        flock.release()
         shutil.rmtree(tmp, ignore_errors=True)
         for p in created:  # innermost first
             with contextlib.suppress(OSError):
                 p.rmdir()
         raise
     finally:
+        flock.release()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

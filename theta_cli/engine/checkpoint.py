@@ -4,15 +4,17 @@ scalars, so it loads with ``torch.load(weights_only=True)``: loading never runs 
 Keys (defined once here; the spec's names for the run state):
     model_state_dict, optimizer_state_dict, scheduler_state_dict,
     epoch_idx, step, global_step, huber_delta, lr, best_acc_mean,   <- RunState
-    rng_state, cuda_rng_state, config
+    rng_state, cuda_rng_state, config,
+    train_row                                                       <- its train_data.csv row
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from theta_cli.core import atomic, safeload
+from theta_cli.core import atomic, csvlog, safeload
 from theta_cli.core.config import RunConfig, RunState, TrainConfig
 from theta_cli.core.errors import ThetaError
 
@@ -34,6 +36,7 @@ BEST = "best_acc_mean"
 RNG = "rng_state"
 CUDA_RNG = "cuda_rng_state"
 CONFIG = "config"
+ROW = "train_row"
 
 REQUIRED_KEYS = (MODEL, OPTIMIZER, SCHEDULER, EPOCH, STEP, GLOBAL_STEP, DELTA, LR, CONFIG)
 #: RunState field -> checkpoint key.
@@ -55,8 +58,10 @@ def build_payload(
     state: RunState,
     rng: torch.Tensor,
     cuda_rng: torch.Tensor | None = None,
+    row: csvlog.TrainRow | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint dict of a run in ``state``; ``rng`` is the CPU RNG state to resume with."""
+    """The checkpoint dict of a run in ``state``; ``rng`` is the CPU RNG state to resume with;
+    ``row`` its train_data.csv row, kept so a row lost to a crash can be restored."""
     payload: dict[str, Any] = {
         MODEL: model.state_dict(),
         OPTIMIZER: optimizer.state_dict(),
@@ -67,7 +72,21 @@ def build_payload(
     }
     if cuda_rng is not None:
         payload[CUDA_RNG] = cuda_rng
+    if row is not None:
+        payload[ROW] = dataclasses.asdict(row)
     return payload
+
+
+def stored_row(payload: dict[str, Any]) -> csvlog.TrainRow | None:
+    """The train_data.csv row saved with a checkpoint (None in checkpoints from before rows were
+    stored)."""
+    raw = payload.get(ROW)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return csvlog.TrainRow(**raw)
+    except TypeError:
+        return None
 
 
 def restore_payload(

@@ -284,6 +284,46 @@ def model_house_builder(plan: Plan, run: RunLayout) -> None:
     log.info(f"resume config: {json.dumps(rc.model_dump())}", extra={"console": False})
 
 
+def restore_missing_rows(run: RunLayout) -> list[str]:
+    """Put back the train_data.csv row of every checkpoint on disk that has none.
+
+    A kill between writing a checkpoint and appending its row leaves the checkpoint without its
+    row; every checkpoint carries its row (``checkpoint.ROW``), so the next start of the run
+    restores it, in (epoch, step) order. Returns the names restored.
+    """
+    rows = csvlog.read_train_rows(run)
+    described = {r.ckpt_name for r in rows}
+    restored: list[csvlog.TrainRow] = []
+    for _, _, path in run.checkpoints():
+        if path.name in described:
+            continue
+        try:
+            row = checkpoint.stored_row(checkpoint.load_checkpoint(path, mmap=True))
+        except ThetaError as e:
+            log.warning(f"{path}: no train_data.csv row and unreadable ({e}); left as it is")
+            continue
+        if row is None or row.ckpt_name != path.name:
+            log.warning(f"{path}: no train_data.csv row, and the checkpoint carries none")
+            continue
+        restored.append(row)
+    if not restored:
+        return []
+    merged = list(rows)
+    for row in restored:  # keep the existing order; each restored row goes where it belongs
+        at = next(
+            (i for i, r in enumerate(merged) if (r.epoch, r.step) > (row.epoch, row.step)),
+            len(merged),
+        )
+        merged.insert(at, row)
+    csvlog.write_train_rows(run.train_csv, merged)
+    names = [r.ckpt_name for r in restored]
+    log.warning(
+        f"{run.train_csv}: restored the row(s) of {', '.join(names)} from the checkpoint(s) "
+        "(a previous process stopped between writing a checkpoint and its row)"
+    )
+    return names
+
+
 def set_aside_later_history(run: RunLayout, epoch: int, step: int) -> None:
     """Resuming from an older checkpoint: move later rows and checkpoints aside, never delete.
 

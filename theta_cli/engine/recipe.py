@@ -54,6 +54,7 @@ from theta_cli.engine.plan import (
     claim_run_dir,
     config_solver,
     model_house_builder,
+    restore_missing_rows,
     set_aside_later_history,
 )
 from theta_cli.engine.quickval import Acc, load_quick_val, quick_val_acc
@@ -177,7 +178,7 @@ class TrainingRecipe:
         plan = self.plan
         self.run = plan.run if plan.run is not None else claim_run_dir(self.config.model_type)
         command = "theta new" if plan.mode == "new" else f"theta resume {plan.resume_ckpt}"
-        stack.enter_context(lock.hold(self.run.lock_path, command))
+        stack.enter_context(lock.hold_run(self.run, command))
         try:
             model_house_builder(plan, self.run)
             cfg = self.config
@@ -189,6 +190,7 @@ class TrainingRecipe:
                 self._abandon_if_empty()
             raise
         if plan.mode == "resume":
+            restore_missing_rows(self.run)
             set_aside_later_history(self.run, self.state.epoch, self.state.step)
         self._log_setup(qv_source)
         self._setup_loop_state()
@@ -339,12 +341,12 @@ class TrainingRecipe:
         if metric_key(acc.mean) < metric_key(state.best_acc_mean):
             state = state.model_copy(update={"best_acc_mean": acc.mean})
         path = self.run.ckpt_path(epoch, step)
-        payload = checkpoint.build_payload(
-            self.model, self.optimizer, self.scheduler, self.config, state, rng, cuda_rng
-        )
         row = csvlog.TrainRow(
             ckpt_name(epoch, step), epoch, step, avg, acc.mean, acc.median, acc.std, lr,
             state.delta_curr,
+        )
+        payload = checkpoint.build_payload(
+            self.model, self.optimizer, self.scheduler, self.config, state, rng, cuda_rng, row
         )
         try:
             checkpoint.save_checkpoint(path, payload)

@@ -19,7 +19,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import csvlog, safeload
+from theta_cli.core import atomic, csvlog, safeload
 from theta_cli.core.config import (
     ARCH_FIELDS,
     Architecture,
@@ -217,6 +217,10 @@ def run_details(run: RunLayout) -> dict[str, Any]:
         "csv_rows": len(rows),
         "latest_byte_row": latest_byte,
         "resume_command": resume_command(newest) if newest else None,
+        # left by killed writes; the next process to take the run's lock removes them
+        "temp_files": [
+            {"path": str(p), "size": p.stat().st_size} for p in atomic.leftover_temps(run.root)
+        ],
     }
 
 
@@ -344,6 +348,14 @@ def render_run(d: dict[str, Any]) -> list[Any]:
             f"payload {b['payload']:.3f} m | tail {_metres(b['buckle_tail'])}\n"
             f"worst: {worst}",
             title="latest byte-wise row", title_align="left"))
+    if d["temp_files"]:
+        size = human_size(sum(f["size"] for f in d["temp_files"]))
+        names = "\n".join(f["path"] for f in d["temp_files"])
+        out.append(Panel(
+            Text(f"{names}\n({size}; removed when the run is next resumed or pruned)",
+                 style="yellow"),
+            title=f"{len(d['temp_files'])} temporary file(s) left by an interrupted write",
+            title_align="left"))
     if d["resume_command"]:
         out.append(Panel(Text(d["resume_command"], overflow="fold"),
                          title="resume from the newest checkpoint", title_align="left"))

@@ -135,8 +135,8 @@ def execute_confirmed(plan: PrunePlan) -> list[PruneItem]:
     from theta_cli.core import lock, logs
 
     run = plan.run
-    with lock.hold(run.lock_path, "theta prune"):
-        logs.attach_run_log(run.runtime_log)
+    logs.attach_run_log(run.runtime_log)
+    with lock.hold_run(run, "theta prune"):
         fresh = plan_prune(run, plan.keep_best, plan.keep_last, plan.metric)
         confirmed = {i.path for i in plan.to_delete}
         if {i.path for i in fresh.to_delete} - confirmed:
