@@ -76,6 +76,10 @@ def resume(
     next_epoch: bool = typer.Option(
         False, "--next-epoch", help="Start at epoch E+1 instead of the step after the checkpoint."
     ),
+    allow_world_size_change: bool = typer.Option(
+        False, "--allow-world-size-change",
+        help="torchrun: resume with another number of processes (no longer exact).",
+    ),
     epochs: int | None = typer.Option(None, "--epochs", help="New total number of epochs."),
     save_interval: int | None = typer.Option(None, "--save-interval", help="Steps per ckpt."),
     log_interval: int | None = typer.Option(None, "--log-interval", help="Steps per line update."),
@@ -105,7 +109,7 @@ def resume(
     }
     overrides = {**cfgmod.parse_set_options(set_), **_given(flags)}
     try:
-        run_training(ResumeRequest(ckpt, overrides, next_epoch))
+        run_training(ResumeRequest(ckpt, overrides, next_epoch, allow_world_size_change))
     except Interrupted:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 

@@ -30,7 +30,16 @@ FLOAT32_MAX = 3.4028234663852886e38
 #: (A different ``threads`` may change float rounding, so a bitwise-identical continuation
 #: needs the same value; the run itself stays valid.)
 RESUME_MUTABLE = frozenset(
-    {"epochs", "save_interval", "log_interval", "early_stop_patience", "threads"}
+    {
+        "epochs",
+        "save_interval",
+        "log_interval",
+        "early_stop_patience",
+        "threads",
+        "compile",
+        "pin_memory",
+        "dist_timeout_s",
+    }
 )
 
 
@@ -101,6 +110,16 @@ class TrainConfig(BaseModel):
     early_stop_patience: int = Field(0, ge=0, description="0 = never stop early")
     threads: int | None = Field(
         None, ge=1, description="torch CPU threads; null = torch's default (one per core)"
+    )
+    # --- speed switches (GPU mostly; each is shown by `theta info`) -------------------------
+    bf16: bool = Field(False, description="bf16 autocast of the forward pass (CUDA only)")
+    compile: bool = Field(False, description="torch.compile the model")
+    pin_memory: bool = Field(True, description="pinned host memory, non-blocking copies (CUDA)")
+    ema_decay: float = Field(
+        0.0, ge=0.0, lt=1.0, description="EMA of the weights for eval and export; 0 = off"
+    )
+    dist_timeout_s: float = Field(
+        300.0, gt=0.0, description="torchrun: seconds a collective may wait for the other ranks"
     )
     fix_interval_s: float | None = Field(
         None,

@@ -24,9 +24,11 @@ EXIT_INTERRUPTED = 130
 class ThetaError(Exception):
     """A failure the user can act on. ``str(err)`` is the whole one-line message."""
 
-    def __init__(self, message: str, code: int = EXIT_BAD_INPUT) -> None:
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT, quiet: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        # quiet: already reported by another process (torchrun's rank 0); exit, print nothing
+        self.quiet = quiet
 
 
 class DiskFull(ThetaError):
@@ -65,7 +67,8 @@ def guard(func: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except ThetaError as err:
-            report_error(str(err))
+            if not err.quiet:
+                report_error(str(err))
             raise typer.Exit(err.code) from None
         except OSError as err:
             where = f" ({err.filename})" if getattr(err, "filename", None) else ""

@@ -37,7 +37,15 @@ def _eta(seconds: float) -> str:
 class EpochLine:
     """Context manager around a Rich Live line for one epoch."""
 
-    def __init__(self, epoch: int, epochs: int, total_steps: int, batch_size: int, start_step: int):
+    def __init__(
+        self,
+        epoch: int,
+        epochs: int,
+        total_steps: int,
+        batch_size: int,
+        start_step: int,
+        shown: bool = True,
+    ):
         self.epoch = epoch
         self.epochs = epochs
         self.total = total_steps
@@ -48,6 +56,7 @@ class EpochLine:
         self.lr: float | None = None
         self._t0 = time.perf_counter()
         self._live: Live | None = None
+        self.shown = shown  # False on torchrun ranks other than 0: rank 0 prints the line
 
     def text(self) -> str:
         elapsed = max(time.perf_counter() - self._t0, 1e-9)
@@ -67,7 +76,7 @@ class EpochLine:
 
     def __enter__(self) -> EpochLine:
         con = logs.console
-        if not con.is_terminal or con.is_dumb_terminal:
+        if not self.shown or not con.is_terminal or con.is_dumb_terminal:
             return self  # a file or pipe gets only the final line, printed once on exit
         self._live = Live(
             Text(self.text()),
@@ -98,6 +107,8 @@ class EpochLine:
         tb: TracebackType | None,
     ) -> None:
         final = self.text()
+        if not self.shown:
+            return
         if self._live is None:
             logs.get_logger().info(final)
             return

@@ -95,6 +95,12 @@ def setup(verbose: bool = False) -> logging.Logger:
     return log
 
 
+def quiet() -> None:
+    """Print nothing (torchrun ranks other than 0: rank 0 speaks for the job). Errors that end
+    the process are still written to stderr by the CLI guard."""
+    get_logger().setLevel(logging.CRITICAL + 1)
+
+
 def attach_run_log(path: Path) -> None:
     """Start writing runtime.log at ``path`` and replay what was logged before it existed."""
     log = get_logger()

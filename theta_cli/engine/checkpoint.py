@@ -6,6 +6,8 @@ Keys (defined once here; the spec's names for the run state):
     epoch_idx, step, global_step, huber_delta, lr, best_acc_mean,   <- RunState
     rng_state, cuda_rng_state, config,
     train_row                                                       <- its train_data.csv row
+    world_size, rank_rng_states                                     <- torchrun
+    ema_state_dict                                                  <- with ema_decay > 0
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from theta_cli.core.errors import ThetaError
 if TYPE_CHECKING:
     import torch
     from torch import nn
+    from torch.optim.swa_utils import AveragedModel
 
     from theta_cli.engine.schedule import WarmupCosine
 
@@ -37,6 +40,9 @@ RNG = "rng_state"
 CUDA_RNG = "cuda_rng_state"
 CONFIG = "config"
 ROW = "train_row"
+WORLD = "world_size"
+RANK_RNGS = "rank_rng_states"  # torchrun: every rank's (cpu, cuda) RNG state, in rank order
+EMA = "ema_state_dict"
 
 REQUIRED_KEYS = (MODEL, OPTIMIZER, SCHEDULER, EPOCH, STEP, GLOBAL_STEP, DELTA, LR, CONFIG)
 #: RunState field -> checkpoint key.
@@ -59,9 +65,12 @@ def build_payload(
     rng: torch.Tensor,
     cuda_rng: torch.Tensor | None = None,
     row: csvlog.TrainRow | None = None,
+    ema: AveragedModel | None = None,
+    rank_rngs: list[tuple[torch.Tensor, torch.Tensor | None]] | None = None,
 ) -> dict[str, Any]:
     """The checkpoint dict of a run in ``state``; ``rng`` is the CPU RNG state to resume with;
-    ``row`` its train_data.csv row, kept so a row lost to a crash can be restored."""
+    ``row`` its train_data.csv row, kept so a row lost to a crash can be restored; ``rank_rngs``
+    every torchrun rank's (cpu, cuda) RNG state, so each rank resumes its own dropout stream."""
     payload: dict[str, Any] = {
         MODEL: model.state_dict(),
         OPTIMIZER: optimizer.state_dict(),
@@ -74,7 +83,17 @@ def build_payload(
         payload[CUDA_RNG] = cuda_rng
     if row is not None:
         payload[ROW] = dataclasses.asdict(row)
+    payload[WORLD] = len(rank_rngs) if rank_rngs else 1
+    if rank_rngs:
+        payload[RANK_RNGS] = rank_rngs
+    if ema is not None:
+        payload[EMA] = ema.state_dict()
     return payload
+
+
+def stored_world(payload: dict[str, Any]) -> int:
+    """How many processes wrote the checkpoint (1 for checkpoints from before torchrun)."""
+    return int(payload.get(WORLD, 1))
 
 
 def stored_row(payload: dict[str, Any]) -> csvlog.TrainRow | None:
@@ -96,9 +115,12 @@ def restore_payload(
     optimizer: torch.optim.Optimizer,
     scheduler: WarmupCosine,
     device: torch.device,
+    ema: AveragedModel | None = None,
+    rank: int | None = 0,
 ) -> RunState:
     """Put a checkpoint back into a freshly built model/optimizer/schedule (the inverse of
-    ``build_payload``), restore the RNG, and return the run state it was taken in."""
+    ``build_payload``), restore the RNG (torchrun ``rank``'s own; None: rank 0's, when the
+    world size changed), and return the run state it was taken in."""
     import torch
 
     from theta_cli.model.load import load_weights
@@ -112,10 +134,17 @@ def restore_payload(
         scheduler.load_state_dict(payload[SCHEDULER])
     except ThetaError as e:
         raise ThetaError(f"{path}: {e}") from None
-    rng = payload.get(RNG)
+    if ema is not None:
+        saved = payload.get(EMA)
+        if saved is None:  # ema_decay is frozen on resume, so only a foreign file lacks it
+            raise ThetaError(f"{path}: the run averages its weights but the checkpoint has no EMA")
+        ema.load_state_dict(saved)
+    rng, cuda_rng = payload.get(RNG), payload.get(CUDA_RNG)
+    per_rank = payload.get(RANK_RNGS)
+    if per_rank and rank is not None and rank < len(per_rank):
+        rng, cuda_rng = per_rank[rank]
     if rng is not None:
         torch.set_rng_state(rng)
-    cuda_rng = payload.get(CUDA_RNG)
     if cuda_rng is not None and device.type == "cuda":
         torch.cuda.set_rng_state(cuda_rng, device)
     return stored_state(payload)

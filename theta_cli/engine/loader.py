@@ -9,6 +9,10 @@ Python call and one collate per sample). Here an epoch is:
     order     = randperm(samples) from a generator seeded by (seed, epoch)
     batch s   = samples[order[s*B : (s+1)*B]]   for s < samples // B   (drop_last)
 
+Under torchrun with W ranks, step s takes the global batch order[s*W*B : (s+1)*W*B] and rank r
+its slice [r*B : (r+1)*B] of it: the same sample order as one process with batch W*B, no sample
+on two ranks, and the epoch has samples // (W*B) steps.
+
 The order depends only on (seed, epoch), so a resumed run re-derives it and continues at any
 step with exactly the batches the uninterrupted run would have seen. On CUDA the epoch's tensors
 are copied once to the device (pinned, non-blocking) and gathered there; on CPU nothing is
@@ -72,6 +76,9 @@ class EpochLoader:
         epoch_limit: int,
         seed: int,
         device: torch.device | str = "cpu",
+        rank: int = 0,
+        world: int = 1,
+        pin: bool = True,
     ) -> None:
         import torch
 
@@ -82,11 +89,15 @@ class EpochLoader:
         self.epoch_limit = epoch_limit
         self.seed = seed
         self.device = torch.device(device)
+        self.rank, self.world = rank, world
+        self.pin = pin
+        global_batch = batch_size * world
         for info in self.files:
-            if min(epoch_limit, info.n) < batch_size:
+            if min(epoch_limit, info.n) < global_batch:
+                ranks = f" x {world} ranks" if world > 1 else ""
                 raise ThetaError(
                     f"{info.path}: holds {min(epoch_limit, info.n)} usable samples, fewer than "
-                    f"batch_size={batch_size}; an epoch would have no full batch"
+                    f"batch_size={batch_size}{ranks}; an epoch would have no full batch"
                 )
         self.epoch: int | None = None
         self.x: torch.Tensor | None = None
@@ -97,7 +108,7 @@ class EpochLoader:
     def plan(self, epoch: int) -> EpochPlan:
         info = self.files[epoch % len(self.files)]
         samples = min(self.epoch_limit, info.n)
-        return EpochPlan(epoch, info, samples, samples // self.batch_size)
+        return EpochPlan(epoch, info, samples, samples // (self.batch_size * self.world))
 
     def total_steps(self, epochs: int) -> int:
         return sum(self.plan(e).steps for e in range(epochs))
@@ -114,7 +125,9 @@ class EpochLoader:
         t = data["t"][:n].reshape(n).contiguous()
         del data
         if self.device.type == "cuda":
-            x, v, t = (a.pin_memory().to(self.device, non_blocking=True) for a in (x, v, t))
+            if self.pin:  # pinned host memory lets the copy run asynchronously
+                x, v, t = (a.pin_memory() for a in (x, v, t))
+            x, v, t = (a.to(self.device, non_blocking=self.pin) for a in (x, v, t))
         self.x, self.v, self.t = x, v, t
         self.order = epoch_order(n, self.seed, epoch).to(self.device)
         self.epoch = epoch
@@ -125,6 +138,8 @@ class EpochLoader:
         if self.x is None or self.v is None or self.t is None or self.order is None:
             raise RuntimeError("EpochLoader.set(epoch) must be called before batches()")
         x, v, t, order, b = self.x, self.v, self.t, self.order, self.batch_size
-        for s in range(start_step, order.numel() // b):
-            idx = order[s * b : (s + 1) * b]
+        step = b * self.world
+        for s in range(start_step, order.numel() // step):
+            lo = s * step + self.rank * b
+            idx = order[lo : lo + b]
             yield x.index_select(0, idx), v.index_select(0, idx), t.index_select(0, idx)

@@ -28,11 +28,11 @@ from theta_cli.core.config import (
     format_validation_error,
     load_run_config,
 )
-from theta_cli.core.device import pick_device
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout, models_dir
 from theta_cli.core.textfile import read_text
 from theta_cli.engine import checkpoint
+from theta_cli.engine.distributed import Dist, device_for
 from theta_cli.engine.loader import EpochLoader, peek
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ _FROZEN_REASONS = {
         for f in ("train_dir", "batch_size", "epoch_limit", "seed")
     },
     "cpu": "the RNG state and optimizer state belong to the device the run was started on",
+    "ema_decay": "the checkpoint's weight average was built with it",
 }
 
 
@@ -71,6 +72,7 @@ class ResumeRequest:
     ckpt: Path
     overrides: dict[str, Any] = field(default_factory=dict)
     next_epoch: bool = False
+    allow_world_size_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,12 @@ class Plan:
     resume_ckpt: Path | None = None
     payload: dict[str, Any] | None = None
     nothing_left: str | None = None  # set when a resume has no step left to train
+    dist: Dist = field(default_factory=Dist)  # this process's rank under torchrun
+    world_changed: bool = False  # resuming with another world size (exactness is lost)
 
 
-def resolve_device(cpu: bool) -> torch.device:
-    device = pick_device("cpu" if cpu else "auto")
+def resolve_device(cpu: bool, dist: Dist) -> torch.device:
+    device = device_for(dist, cpu)
     if device.type == "cpu" and not cpu:
         log.warning("CUDA is not available; training on CPU (set cpu=true to silence this)")
     return device
@@ -149,23 +153,29 @@ def _check_quick_val_source(cfg: TrainConfig, run: RunLayout | None) -> None:
         peek(p, cfg.K)
 
 
-def config_solver(request: NewRequest | ResumeRequest) -> Plan:
+def config_solver(request: NewRequest | ResumeRequest, dist: Dist | None = None) -> Plan:
     """Resolve new vs resume into a Plan. Validates every input; writes nothing."""
+    dist = dist or Dist()
     if isinstance(request, NewRequest):
-        return _solve_new(request)
-    return _solve_resume(request)
+        return _solve_new(request, dist)
+    return _solve_resume(request, dist)
 
 
-def _solve_new(req: NewRequest) -> Plan:
-    cfg = resolve_fix_interval(req.config)
-    device = resolve_device(cfg.cpu)
-    loader = EpochLoader(
-        cfg.train_dir, cfg.K, cfg.batch_size, cfg.epoch_limit, cfg.seed, device=device
+def _loader(cfg: TrainConfig, device: torch.device, dist: Dist) -> EpochLoader:
+    return EpochLoader(
+        cfg.train_dir, cfg.K, cfg.batch_size, cfg.epoch_limit, cfg.seed, device=device,
+        rank=dist.rank, world=dist.world, pin=cfg.pin_memory,
     )
+
+
+def _solve_new(req: NewRequest, dist: Dist) -> Plan:
+    cfg = resolve_fix_interval(req.config)
+    device = resolve_device(cfg.cpu, dist)
+    loader = _loader(cfg, device, dist)
     _check_quick_val_source(cfg, None)
     delta, source = read_huber_delta(cfg.huber_delta_path, cfg.delta_fallback)
     return Plan("new", cfg, RunState(lr=cfg.lr, delta_curr=delta), None, loader, device, source,
-                0, 0)
+                0, 0, dist=dist)
 
 
 def check_resume_overrides(overrides: dict[str, Any]) -> None:
@@ -185,7 +195,24 @@ def check_resume_overrides(overrides: dict[str, Any]) -> None:
         )
 
 
-def _solve_resume(req: ResumeRequest) -> Plan:
+def _check_world_size(path: Path, saved: int, dist: Dist, allowed: bool) -> bool:
+    """The checkpoint's world size must match, unless the user accepts losing exactness."""
+    if saved == dist.world:
+        return False
+    if not allowed:
+        raise ThetaError(
+            f"{path}: checkpoint was written by {saved} process(es), this run has "
+            f"{dist.world}: the batch order and the per-rank random state would differ, so the "
+            "resume would not be exact (pass --allow-world-size-change to resume anyway)"
+        )
+    log.warning(
+        f"resuming a {saved}-process checkpoint with {dist.world} process(es): the run goes on, "
+        "but no longer matches an uninterrupted run exactly"
+    )
+    return True
+
+
+def _solve_resume(req: ResumeRequest, dist: Dist) -> Plan:
     from pydantic import ValidationError
 
     run, epoch, step = RunLayout.from_ckpt(req.ckpt)
@@ -199,11 +226,12 @@ def _solve_resume(req: ResumeRequest) -> Plan:
             raise ThetaError(format_validation_error(e, "resume override")) from None
     payload = checkpoint.load_checkpoint(req.ckpt)
     _check_ckpt_matches(req.ckpt, payload, rc, epoch, step)
-    cfg, state = rc.train_config(), checkpoint.stored_state(payload)
-    device = resolve_device(cfg.cpu)
-    loader = EpochLoader(
-        cfg.train_dir, cfg.K, cfg.batch_size, cfg.epoch_limit, cfg.seed, device=device
+    world_changed = _check_world_size(
+        req.ckpt, checkpoint.stored_world(payload), dist, req.allow_world_size_change
     )
+    cfg, state = rc.train_config(), checkpoint.stored_state(payload)
+    device = resolve_device(cfg.cpu, dist)
+    loader = _loader(cfg, device, dist)
     epoch_done = req.next_epoch or step >= loader.plan(epoch).steps
     start_epoch, start_step = (epoch + 1, 0) if epoch_done else (epoch, step)
     nothing_left = None
@@ -228,6 +256,8 @@ def _solve_resume(req: ResumeRequest) -> Plan:
         resume_ckpt=Path(req.ckpt),
         payload=payload,
         nothing_left=nothing_left,
+        dist=dist,
+        world_changed=world_changed,
     )
 
 

@@ -34,17 +34,18 @@ import gc
 import math
 import shlex
 import shutil
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from theta_cli.core import atomic, csvlog, lock, logs
 from theta_cli.core.config import RunConfig, RunState
 from theta_cli.core.errors import DiskFull, ThetaError
 from theta_cli.core.layout import RunLayout, ckpt_name
 from theta_cli.core.live import EpochLine
-from theta_cli.engine import checkpoint
+from theta_cli.engine import checkpoint, distributed, ema
 from theta_cli.engine.converge import Verdict, converge_detector
 from theta_cli.engine.interrupt import Interrupted, SigintDeferral
 from theta_cli.engine.plan import (
@@ -76,6 +77,7 @@ __all__ = [
 ]
 
 log = logs.get_logger()
+T = TypeVar("T")
 
 #: Exit code of a run stopped by non-finite loss: a training failure, not bad input.
 EXIT_DIVERGED = 1
@@ -93,19 +95,28 @@ class Outcome:
 
 
 def run_training(request: NewRequest | ResumeRequest) -> Outcome:
-    """The spec's main(): solve the request, then set up, train and clean up."""
+    """The spec's main(): solve the request, then set up, train and clean up (under torchrun,
+    inside the process group; see ``engine.distributed``)."""
     cleanup_memory()
+    dist = distributed.detect()
+    if not dist.is_main:
+        logs.quiet()  # rank 0 speaks for the job
     if isinstance(request, NewRequest):
         log.info(f"config from {request.source}", extra={"console": False})
-    recipe = TrainingRecipe(config_solver(request))
+    recipe = TrainingRecipe(config_solver(request, dist))
     plan = recipe.plan
     if plan.nothing_left is not None:
         log.info(plan.nothing_left)
         return Outcome("nothing_left", plan.nothing_left, plan.run, plan.resume_ckpt)
     # A Ctrl-C after the last checkpoint (final log lines, releasing the lock) loses nothing:
     # it is deferred, then reported as such instead of surfacing as a KeyboardInterrupt.
+    cfg = plan.config
     with SigintDeferral() as late:
-        with torch_threads(plan.config.threads), recipe:
+        with (
+            distributed.process_group(dist, plan.device, cfg.dist_timeout_s),
+            torch_threads(cfg.threads),
+            recipe,
+        ):
             outcome = recipe.train()
     if late.requested:
         last = outcome.last_ckpt
@@ -158,6 +169,8 @@ class TrainingRecipe:
         self.state: RunState = plan.state
         self.device = plan.device
         self.loader = plan.loader
+        self.dist = plan.dist
+        self.run: RunLayout | None = plan.run
         self._stack: contextlib.ExitStack | None = None
 
     # ---- setup / cleanup ------------------------------------------------------------------
@@ -175,6 +188,10 @@ class TrainingRecipe:
         """Model first (anything that can refuse the run does so before the first write), then
         the run directory under its lock, logs, quick_val and the resume bookkeeping."""
         self._setup_model()  # the spec's training_initializer
+        self._on_main(lambda: self._setup_run(stack))  # rank 0 owns every file
+        self._setup_loop_state()
+
+    def _setup_run(self, stack: contextlib.ExitStack) -> None:
         plan = self.plan
         self.run = plan.run if plan.run is not None else claim_run_dir(self.config.model_type)
         command = "theta new" if plan.mode == "new" else f"theta resume {plan.resume_ckpt}"
@@ -193,7 +210,24 @@ class TrainingRecipe:
             restore_missing_rows(self.run)
             set_aside_later_history(self.run, self.state.epoch, self.state.step)
         self._log_setup(qv_source)
-        self._setup_loop_state()
+
+    def _on_main(self, fn: Callable[[], T]) -> T | None:
+        """Run ``fn`` on rank 0 only (everything when single); every rank learns whether it
+        failed, and stops with it instead of waiting at the next collective."""
+        if not self.dist.enabled:
+            return fn()
+        if self.dist.is_main:
+            try:
+                result = fn()
+            except ThetaError as e:
+                distributed.broadcast(self.dist, (str(e), e.code))
+                raise
+            distributed.broadcast(self.dist, None)
+            return result
+        failure = distributed.broadcast(self.dist, None)
+        if failure is not None:
+            raise ThetaError(f"rank 0: {failure[0]}", failure[1], quiet=True)
+        return None
 
     def _setup_model(self) -> None:
         import torch
@@ -204,27 +238,46 @@ class TrainingRecipe:
         cfg, plan = self.config, self.plan
         torch.manual_seed(cfg.seed)  # fixes the initial weights of a new run
         built = build_from_config(cfg)
-        self.model: torch.nn.Module = built["model"].to(self.device)
-        self.model.train()
+        #: the plain module: state dicts, evaluation, export
+        self.module: torch.nn.Module = built["model"].to(self.device)
+        self.module.train()
         self.num_params = int(built["num_params"])
         self.optimizer = build_optimizer(
-            self.model.parameters(), cfg.lr, cfg.weight_decay, self.device.type
+            self.module.parameters(), cfg.lr, cfg.weight_decay, self.device.type
         )
         total = self.loader.total_steps(cfg.epochs)
         self.scheduler = WarmupCosine(self.optimizer, cfg.lr, cfg.min_lr, cfg.warmup_steps, total)
+        self.ema = ema.build(self.module, cfg.ema_decay)
         if plan.payload is not None:
             assert plan.resume_ckpt is not None
             self.state = checkpoint.restore_payload(
-                plan.payload, plan.resume_ckpt, self.model, self.optimizer, self.scheduler,
-                self.device,
+                plan.payload, plan.resume_ckpt, self.module, self.optimizer, self.scheduler,
+                self.device, self.ema,
+                rank=None if plan.world_changed else self.dist.rank,
             )
             if self.scheduler.total_steps != total:  # --epochs changed: cosine ends at the end
                 self.scheduler.set_total_steps(total)
+        #: what the training step calls: the module, wrapped for DDP and compiled as configured
+        self.model: torch.nn.Module = self.module
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # The depthwise conv weights' gradients come back from oneDNN in another (equally
+            # valid) stride order; DDP copies them into its buckets and says so on every step.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
+            with distributed.collective(self.dist, "wrapping the model (DDP)"):
+                self.model = DistributedDataParallel(self.module, device_ids=ids)
+        if cfg.compile:
+            self.model = torch.compile(self.model)  # type: ignore[assignment]
+        self.autocast = cfg.bf16 and self.device.type == "cuda"
+        if cfg.bf16 and not self.autocast:
+            log.warning("bf16=true applies on CUDA only; training in float32 on the CPU")
 
     def _setup_loop_state(self) -> None:
         import torch
 
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
         # Per-step losses stay on the device until a log/checkpoint boundary reads them at once:
         # no per-step host sync, and the exact step of a non-finite loss is still known.
         self._losses = torch.empty(self.config.log_interval, device=self.device)
@@ -279,11 +332,14 @@ class TrainingRecipe:
 
     def loss(self, xb: torch.Tensor, vb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
         """Huber(delta) on the per-point error ||v_hat - V||_2, averaged over batch and points."""
+        import torch
         import torch.nn.functional as F
 
         from theta_cli.flow import per_point_error
 
-        err = per_point_error(self.model(xb, tb).float(), vb)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            v_hat = self.model(xb, tb)
+        err = per_point_error(v_hat.float(), vb)
         return F.huber_loss(err, err.new_zeros(()).expand_as(err), delta=self.state.delta_curr)
 
     def _step(self, xb: torch.Tensor, vb: torch.Tensor, tb: torch.Tensor) -> None:
@@ -298,6 +354,8 @@ class TrainingRecipe:
         self._phase = _UPDATE
         self.optimizer.step()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.module)
         self._losses[self._pending] = loss.detach()
         self._pending += 1
         self._phase = _IDLE
@@ -307,7 +365,8 @@ class TrainingRecipe:
         n = self._pending
         if n == 0:
             return None
-        values = self._losses[:n].tolist()
+        # the global mean over ranks: every rank logs and checks the same numbers
+        values = distributed.mean_(self.dist, self._losses[:n].clone()).tolist()
         self._pending = 0
         for j, v in enumerate(values):
             if not math.isfinite(v):
@@ -323,9 +382,10 @@ class TrainingRecipe:
 
     # ---- checkpoints --------------------------------------------------------------------------
 
-    def save_checkpoint(self, epoch: int, step: int) -> csvlog.TrainRow:
+    def save_checkpoint(self, epoch: int, step: int) -> None:
         """The spec's save_checkpoint_and_log: quick_val acc, checkpoint, CSV row, config.json,
-        charts, summary line (the files in the spec's order)."""
+        charts, summary line (the files in the spec's order). Every rank calls it (their random
+        states go into the checkpoint); rank 0 writes."""
         import torch
 
         self._phase = _SAVE
@@ -335,8 +395,31 @@ class TrainingRecipe:
         state = self.state.model_copy(update={"epoch": epoch, "step": step, "lr": lr})
         rng = self._rng_at_step if self._rng_at_step is not None else torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        rank_rngs = distributed.gather(self.dist, (rng, cuda_rng)) if self.dist.enabled else None
+        written = self._on_main(
+            lambda: self._write_checkpoint(epoch, step, state, avg, (rng, cuda_rng), rank_rngs)
+        )
+        self.state = written if written is not None else state
+        self._since_ckpt = []
+        self.last_ckpt = self.run.ckpt_path(epoch, step) if self.run is not None else None
+        self._saved_global_step = state.global_step
+        self._phase = _IDLE
+
+    def _write_checkpoint(
+        self,
+        epoch: int,
+        step: int,
+        state: RunState,
+        avg: float,
+        rngs: tuple[torch.Tensor, torch.Tensor | None],
+        rank_rngs: list[tuple[torch.Tensor, torch.Tensor | None]] | None,
+    ) -> RunState:
+        """Rank 0's part of a checkpoint; returns the state it recorded."""
+        assert self.run is not None
+        lr = state.lr
         # acc first (eval mode draws no random numbers), so the checkpoint's state holds it too.
-        acc: Acc = quick_val_acc(self.model, self.quick_val, self.config.batch_size, self.device)
+        evaluated = self.ema.module if self.ema is not None else self.module
+        acc: Acc = quick_val_acc(evaluated, self.quick_val, self.config.batch_size, self.device)
         self._refuse_non_finite(epoch, step, acc)
         if metric_key(acc.mean) < metric_key(state.best_acc_mean):
             state = state.model_copy(update={"best_acc_mean": acc.mean})
@@ -346,7 +429,8 @@ class TrainingRecipe:
             state.delta_curr,
         )
         payload = checkpoint.build_payload(
-            self.model, self.optimizer, self.scheduler, self.config, state, rng, cuda_rng, row
+            self.module, self.optimizer, self.scheduler, self.config, state, rngs[0], rngs[1],
+            row, self.ema, rank_rngs,
         )
         try:
             checkpoint.save_checkpoint(path, payload)
@@ -359,17 +443,12 @@ class TrainingRecipe:
             raise DiskFull(
                 e.path, f"; the last complete checkpoint is {newest or 'none (no checkpoint yet)'}"
             ) from None
-        self.state = state
         self._draw_charts()
-        self._since_ckpt = []
-        self.last_ckpt = path
-        self._saved_global_step = state.global_step
-        self._phase = _IDLE
         log.info(
             f"checkpoint {row.ckpt_name}: loss {avg:.4f} | acc mean {acc.mean:.3f} m, "
             f"median {acc.median:.3f} m, std {acc.std:.3f} m | lr {lr:.3e}"
         )
-        return row
+        return state
 
     def _refuse_non_finite(self, epoch: int, step: int, acc: Acc) -> None:
         """Never checkpoint a broken state: non-finite weights or quick_val metrics stop the run
@@ -378,7 +457,7 @@ class TrainingRecipe:
         import torch
 
         bad = next(
-            (n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())),
+            (n for n, p in self.module.named_parameters() if not bool(torch.isfinite(p).all())),
             None,
         )
         what = f"weight {bad!r} is non-finite" if bad else None
@@ -398,6 +477,7 @@ class TrainingRecipe:
         try:
             from theta_cli.runs.plots import write_train_charts
 
+            assert self.run is not None
             write_train_charts(self.run)
         except Exception as e:  # noqa: BLE001
             log.warning(f"charts not updated: {type(e).__name__}: {e}")
@@ -438,11 +518,14 @@ class TrainingRecipe:
         verdict: Verdict | None = None
         interrupted: str | None = None
         step = start_step
-        with EpochLine(epoch, cfg.epochs, ep.steps, cfg.batch_size, start_step) as line:
+        global_batch = cfg.batch_size * self.dist.world
+        line = EpochLine(epoch, cfg.epochs, ep.steps, global_batch, start_step, self.dist.is_main)
+        with line:
             try:
                 for xb, vb, tb in self.loader.batches(start_step):
                     self._rng_at_step = torch.get_rng_state()
-                    self._step(xb, vb, tb)
+                    with distributed.collective(self.dist, "averaging gradients"):
+                        self._step(xb, vb, tb)  # DDP all-reduces inside backward
                     step += 1
                     self.state = self.state.model_copy(
                         update={"global_step": self.state.global_step + 1}
@@ -454,11 +537,11 @@ class TrainingRecipe:
                     if save:
                         self._rng_at_step = None  # the step is whole: save the current RNG
                         self.save_checkpoint(epoch, step)
-                        verdict = converge_detector(self.run, cfg.early_stop_patience)
+                        verdict = distributed.broadcast(self.dist, self._converged())
                         if verdict.stop:
                             break
-                    if self.sigint.requested:
-                        raise KeyboardInterrupt
+                    if distributed.any_rank(self.dist, self.sigint.requested, self.device):
+                        raise KeyboardInterrupt  # Ctrl-C on any rank stops every rank here
             except KeyboardInterrupt:
                 interrupted = self._on_interrupt(epoch, step, line)
         # Reported once the live line is final, so the resume command is the last thing shown.
@@ -479,14 +562,23 @@ class TrainingRecipe:
             self.save_checkpoint(epoch, step)
         return f"{why} at epoch {epoch} step {step}"
 
+    def _converged(self) -> Verdict | None:
+        """Rank 0 reads train_data.csv and decides; the others learn it by broadcast."""
+        if not self.dist.is_main:
+            return None
+        assert self.run is not None
+        return converge_detector(self.run, self.config.early_stop_patience)
+
     def newest_checkpoint(self) -> Path | None:
         """The newest checkpoint on disk: complete, since checkpoints are renamed into place."""
-        found = self.run.checkpoints()
+        found = self.run.checkpoints() if self.run is not None else []
         return found[-1][2] if found else None
 
     def _report_interrupt(self, what: str) -> None:
         """Name the checkpoint to resume from: the newest complete one on disk (a second Ctrl-C
         can land after a checkpoint was renamed into place but before the loop recorded it)."""
+        if not self.dist.is_main:
+            raise Interrupted(what, None)  # rank 0 reports for the job
         ckpt = self.newest_checkpoint()
         if ckpt is None:
             log.warning(f"{what}; no checkpoint to resume from yet")

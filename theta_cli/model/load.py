@@ -134,10 +134,13 @@ def model_const(model_dir: str | os.PathLike[str]) -> nn.Module:
 
 def model_from_payload(payload: dict[str, Any], cfg: TrainConfig, source: Path) -> nn.Module:
     """The model of a loaded checkpoint dict (eval mode, CPU), built for ``cfg``'s architecture."""
-    from theta_cli.engine import checkpoint
+    from theta_cli.engine import checkpoint, ema
 
     model = build_model(cfg.architecture(), source)
-    return load_weights(model, payload[checkpoint.MODEL], source).eval()
+    # A run that averages its weights (ema_decay > 0) is evaluated and used with the average.
+    averaged = payload.get(checkpoint.EMA)
+    state = ema.weights(averaged) if isinstance(averaged, dict) else payload[checkpoint.MODEL]
+    return load_weights(model, state, source).eval()
 
 
 def model_from_checkpoint(path: Path) -> tuple[nn.Module, RunConfig]:
