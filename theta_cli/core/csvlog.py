@@ -15,7 +15,13 @@ from pathlib import Path
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import BYTE, TRAIN_CSV_HEADER, RunLayout, byte_csv_header
+from theta_cli.core.layout import (
+    BENCH_CSV_HEADER,
+    BYTE,
+    TRAIN_CSV_HEADER,
+    RunLayout,
+    byte_csv_header,
+)
 from theta_cli.core.textfile import read_text
 
 
@@ -156,3 +162,56 @@ def read_byte_rows(run: RunLayout) -> list[ByteRow]:
 def append_byte_row(run: RunLayout, row: ByteRow) -> None:
     k = len(row.byte_means) * BYTE
     atomic.append_csv_row(run.byte_csv, byte_csv_header(k), row.values())
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One row of bench.csv: a checkpoint at some Euler steps, scored on one data set."""
+
+    time: str
+    ckpt_name: str
+    steps: int
+    data: str
+    points: int
+    mean: float
+    median: float
+    p95: float
+    rmse: float
+    max: float
+    gsdc: float
+    points_per_s: float
+    best_baseline_median: float
+    best_baseline_p95: float
+    median_gain_pct: float
+    p95_gain_pct: float
+
+
+assert tuple(f.name for f in fields(BenchRow)) == BENCH_CSV_HEADER  # one source of truth
+
+_BENCH_TEXT = ("time", "ckpt_name", "data")
+_BENCH_INT = ("steps", "points")
+
+
+def append_bench_row(run: RunLayout, row: BenchRow) -> None:
+    values = [
+        v if f.name in _BENCH_TEXT + _BENCH_INT else _fmt(v)
+        for f, v in zip(fields(BenchRow), astuple(row), strict=True)
+    ]
+    atomic.append_csv_row(run.bench_csv, BENCH_CSV_HEADER, values)
+
+
+def read_bench_rows(run: RunLayout) -> list[BenchRow]:
+    path = run.bench_csv
+    rows = []
+    for line, raw in _read(path, BENCH_CSV_HEADER):
+        if len(raw) != len(BENCH_CSV_HEADER):
+            raise ThetaError(f"{path}:{line}: {len(raw)} values, expected {len(BENCH_CSV_HEADER)}")
+        vals: list[object] = []
+        for f, cell in zip(fields(BenchRow), raw, strict=True):
+            if f.name in _BENCH_TEXT:
+                vals.append(cell.strip())
+            else:
+                vals.append(_num(path, line, f.name, cell.strip(),
+                                 int if f.name in _BENCH_INT else float))
+        rows.append(BenchRow(*vals))  # type: ignore[arg-type]
+    return rows

@@ -117,6 +117,7 @@ CONFIG_FILE = "config.json"
 TRAIN_CSV = "train_data.csv"
 BYTE_CSV = "byte_wise_err.csv"
 RUNTIME_LOG = "runtime.log"
+BENCH_CSV = "bench.csv"
 LOCK_FILE = ".lock"
 LOSS_PNG = "loss-ckpt.png"
 ACC_PNG = "acc-ckpt.png"
@@ -133,6 +134,28 @@ TRAIN_CSV_HEADER: tuple[str, ...] = (
     "acc_std",
     "lr",
     "huber_loss_delta",
+)
+
+#: Header of log/bench.csv: one row per model checkpoint x Euler steps x data set scored by
+#: ``theta bench``; the errors are metres against the clean track, ``*_gain_pct`` how much
+#: lower theta's median/p95 is than the best tuned baseline's (positive = theta better).
+BENCH_CSV_HEADER: tuple[str, ...] = (
+    "time",
+    "ckpt_name",
+    "steps",
+    "data",
+    "points",
+    "mean",
+    "median",
+    "p95",
+    "rmse",
+    "max",
+    "gsdc",
+    "points_per_s",
+    "best_baseline_median",
+    "best_baseline_p95",
+    "median_gain_pct",
+    "p95_gain_pct",
 )
 
 #: Checkpoint names: theta writes ``ckpt_epoch3_step200.pt``; the spec's
@@ -213,6 +236,10 @@ class RunLayout:
     @property
     def byte_csv(self) -> Path:
         return self.log_dir / BYTE_CSV
+
+    @property
+    def bench_csv(self) -> Path:
+        return self.log_dir / BENCH_CSV
 
     @property
     def runtime_log(self) -> Path:

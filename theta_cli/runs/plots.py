@@ -45,7 +45,7 @@ LOG_SCALE_RATIO = 20.0
 MAX_NAMED_TICKS = 12
 
 
-def _figure(width: float = 8.0, height: float = 4.5, fixed: bool = True) -> Figure:
+def figure(width: float = 8.0, height: float = 4.5, fixed: bool = True) -> Figure:
     """A figure on its own Agg canvas.
 
     ``fixed`` margins suit our line and bar charts (labels of known size) and skip the
@@ -66,7 +66,7 @@ def _figure(width: float = 8.0, height: float = 4.5, fixed: bool = True) -> Figu
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
     # The canvas is ours (not pyplot's): dropping the reference frees the figure, so there is
     # nothing to clear or close afterwards.
     atomic.write_with(path, lambda tmp: fig.savefig(
@@ -111,7 +111,7 @@ def _checkpoint_axis(ax: Any, names: Sequence[str]) -> None:
 
 def loss_figure(title: str, rows: Sequence[csvlog.TrainRow]) -> Figure:
     """avg_loss per checkpoint."""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     marker = "o" if len(rows) <= 50 else None
     losses = [r.avg_loss for r in rows]
@@ -138,7 +138,7 @@ def loss_figure(title: str, rows: Sequence[csvlog.TrainRow]) -> Figure:
 
 def acc_figure(title: str, rows: Sequence[csvlog.TrainRow]) -> Figure:
     """acc_mean, acc_median and acc_std per checkpoint (errors in metres: lower is better)."""
-    fig = _figure()
+    fig = figure()
     ax = fig.add_subplot()
     marker = "o" if len(rows) <= 50 else None
     x = range(len(rows))
@@ -160,8 +160,8 @@ def write_train_charts(run: RunLayout) -> list[Path]:
     if not rows:
         return []
     return [
-        _save(loss_figure(run.name, rows), run.loss_png),
-        _save(acc_figure(run.name, rows), run.acc_png),
+        save_figure(loss_figure(run.name, rows), run.loss_png),
+        save_figure(acc_figure(run.name, rows), run.acc_png),
     ]
 
 
@@ -191,7 +191,7 @@ def byte_figure(title: str, row: csvlog.ByteRow) -> Figure:
     from matplotlib.ticker import MaxNLocator
 
     n = len(row.byte_means)
-    fig = _figure(width=max(6.0, min(16.0, 0.12 * n + 4)))
+    fig = figure(width=max(6.0, min(16.0, 0.12 * n + 4)))
     ax = fig.add_subplot()
     _shade_buckles(ax, n, row.q1, row.q2)
     colors = [HEAD_COLOR if i < row.q1 else TAIL_COLOR if i >= n - row.q2 else PAYLOAD_COLOR
@@ -216,7 +216,7 @@ def byte_figure(title: str, row: csvlog.ByteRow) -> Figure:
 
 def write_byte_chart(run: RunLayout, row: csvlog.ByteRow) -> Path:
     """Write fig/byte-err_<ckpt_stem>.png for one eval-bytes result."""
-    return _save(byte_figure(run.name, row), byte_chart_path(run, row.ckpt_name))
+    return save_figure(byte_figure(run.name, row), byte_chart_path(run, row.ckpt_name))
 
 
 def _ckpt_order(name: str) -> tuple[int, int, str]:
@@ -245,7 +245,7 @@ def heatmap_figure(title: str, groups: dict[str, list[csvlog.ByteRow]]) -> Figur
     """Checkpoint x byte heatmap, one panel per mode (``groups`` from :func:`heatmap_rows`)."""
     n_bytes = len(next(iter(groups.values()))[0].byte_means)
     tallest = max(len(g) for g in groups.values())
-    fig = _figure(width=max(6.0, min(18.0, 0.15 * n_bytes + 5)) * len(groups) ** 0.5,
+    fig = figure(width=max(6.0, min(18.0, 0.15 * n_bytes + 5)) * len(groups) ** 0.5,
                   height=max(3.0, min(14.0, 0.3 * tallest + 2)), fixed=False)
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for i, (ax, (mode, grp)) in enumerate(zip(axes, groups.items(), strict=True)):
@@ -268,7 +268,7 @@ def write_byte_heatmap(run: RunLayout) -> Path | None:
     groups = heatmap_rows(csvlog.read_byte_rows(run))
     if not groups:
         return None
-    return _save(heatmap_figure(run.name, groups), run.fig_dir / BYTE_HEATMAP_PNG)
+    return save_figure(heatmap_figure(run.name, groups), run.fig_dir / BYTE_HEATMAP_PNG)
 
 
 def _header(path: Path) -> list[str]:
@@ -310,12 +310,12 @@ def write_other_csv_charts(run: RunLayout) -> list[Path]:
             rows = csvlog.read_train_rows(run, path)
             if rows:
                 fig = acc_figure(path.name, rows)  # the run is in the path; keep it short
-                written.append(_save(fig, run.fig_dir / f"{path.stem}.png"))
+                written.append(save_figure(fig, run.fig_dir / f"{path.stem}.png"))
             continue
         labels, cols = _numeric_columns(path)
         if not cols:
             continue
-        fig = _figure()
+        fig = figure()
         ax = fig.add_subplot()
         x = list(range(len(labels)))
         for name, vals in cols.items():
@@ -328,7 +328,7 @@ def write_other_csv_charts(run: RunLayout) -> list[Path]:
         if len(labels) <= MAX_NAMED_TICKS:
             ax.set_xticks(x)
             ax.set_xticklabels([ckpt_label(s) for s in labels], rotation=30, fontsize=8)
-        written.append(_save(fig, run.fig_dir / f"{path.stem}.png"))
+        written.append(save_figure(fig, run.fig_dir / f"{path.stem}.png"))
     return written
 
 
