@@ -227,13 +227,14 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return f"{source}: " + "; ".join(parts) + tail
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A JSON object from a user-editable file; every problem is one line naming the file."""
     try:
         text = read_text(path)
     except FileNotFoundError:
-        raise ThetaError(f"{path}: config file not found") from None
+        raise ThetaError(f"{path}: {what} not found") from None
     if not text.strip():
-        raise ThetaError(f"{path}: config file is empty")
+        raise ThetaError(f"{path}: {what} is empty")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -256,9 +257,9 @@ def load_train_config(path: Path | None = None) -> tuple[TrainConfig, str]:
     Returns the config and a description of where it came from.
     """
     if path is not None:
-        return validate_train(_read_json(Path(path)), str(path)), str(path)
+        return validate_train(read_json_object(Path(path)), str(path)), str(path)
     if SPEC_CONFIG_PATH.is_file():
-        return validate_train(_read_json(SPEC_CONFIG_PATH), str(SPEC_CONFIG_PATH)), str(
+        return validate_train(read_json_object(SPEC_CONFIG_PATH), str(SPEC_CONFIG_PATH)), str(
             SPEC_CONFIG_PATH
         )
     return TrainConfig(), "built-in defaults"
@@ -269,7 +270,7 @@ def load_run_config(path: Path) -> RunConfig:
     if not Path(path).is_file():
         raise ThetaError(f"{path}: run has no config.json")
     try:
-        return RunConfig.model_validate(_read_json(Path(path)))
+        return RunConfig.model_validate(read_json_object(Path(path)))
     except ValidationError as e:
         raise ThetaError(format_validation_error(e, str(path))) from None
 

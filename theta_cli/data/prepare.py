@@ -41,15 +41,6 @@ from theta_cli.data.samples import build_samples, huber_delta, point_magnitudes
 from theta_cli.data.split import split_agents
 from theta_cli.data.splitfiles import SplitWriter, plan_files, write_quick_val
 
-PROCESSED = "processed"
-STATE = "state"
-QUICK_VAL = "quick_val.pt"
-HUBER_FILE = "huber_delta.json"
-CHUNKS_FILE = "chunks.csv"
-MANIFEST_FILE = "prepare.json"
-#: What ``--force`` replaces inside --out (and what marks a directory as prepared).
-OUTPUTS = (PROCESSED, STATE, QUICK_VAL)
-
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 

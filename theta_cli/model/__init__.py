@@ -3,19 +3,16 @@
 Importing this package imports torch; ``theta --help`` never does.
 """
 
-from theta_cli.model.load import model_const, save_weights, weights_path
-from theta_cli.model.zoo import (
-    MODEL_TYPES,
+from theta_cli.model.archs import (
     SinusoidalNoiseEmbedding,
     ThetaCNN1D,
     ThetaHybrid,
     ThetaMLP,
     ThetaTransformer,
-    build_from_config,
-    build_theta,
-    count_parameters,
     default_heads,
 )
+from theta_cli.model.load import model_const, save_weights, weights_path
+from theta_cli.model.zoo import MODEL_TYPES, build_from_config, build_theta, count_parameters
 
 __all__ = [
     "MODEL_TYPES",

@@ -13,7 +13,6 @@ Every path validates the architecture with ``core.config.Architecture`` and load
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +25,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from theta_cli.core import atomic
-from theta_cli.core.config import Architecture, RunConfig, TrainConfig, format_validation_error
+from theta_cli.core.config import (
+    Architecture,
+    RunConfig,
+    TrainConfig,
+    format_validation_error,
+    read_json_object,
+)
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
-from theta_cli.core.textfile import read_text
 from theta_cli.model.zoo import build_theta
 
 
@@ -93,18 +97,6 @@ def load_weights(
     return model
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(read_text(path))
-    except FileNotFoundError:
-        raise ThetaError(f"{path}: model config not found") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise ThetaError(f"{path}: not a readable JSON config ({e})") from None
-    if not isinstance(data, dict):
-        raise ThetaError(f"{path}: expected a JSON object of config fields")
-    return data
-
-
 def architecture_of(data: dict[str, Any], source: Path) -> Architecture:
     try:
         return Architecture.model_validate(data)
@@ -121,7 +113,8 @@ def model_const(model_dir: str | os.PathLike[str]) -> nn.Module:
     """
     root = Path(model_dir)
     config_path = RunLayout(root).config_path
-    model = build_model(architecture_of(_read_json(config_path), config_path), config_path)
+    arch = architecture_of(read_json_object(config_path, "model config"), config_path)
+    model = build_model(arch, config_path)
     path = weights_path(root)
     if not path.is_file():
         raise ThetaError(f"{path}: weights file not found (write it with save_weights / export)")
@@ -171,7 +164,7 @@ def _exported_config(model_dir: Path) -> TrainConfig:
     """An export's config.json as a TrainConfig (an export is a RunConfig dump; a hand-written
     architecture-only file gets the defaults for everything else)."""
     path = RunLayout(model_dir).config_path
-    data = _read_json(path)
+    data = read_json_object(path, "model config")
     keep = {k: v for k, v in data.items() if k in TrainConfig.model_fields}
     try:
         return TrainConfig.model_validate(keep)

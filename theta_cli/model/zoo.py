@@ -19,25 +19,11 @@ from theta_cli.core.config import MODEL_TYPES as _NAMES
 from theta_cli.core.config import Architecture, TrainConfig
 from theta_cli.core.layout import BYTE
 from theta_cli.model.archs import (
-    SinusoidalNoiseEmbedding,
     ThetaCNN1D,
     ThetaHybrid,
     ThetaMLP,
     ThetaTransformer,
-    default_heads,
 )
-
-__all__ = [
-    "MODEL_TYPES",
-    "SinusoidalNoiseEmbedding",
-    "ThetaCNN1D",
-    "ThetaHybrid",
-    "ThetaMLP",
-    "ThetaTransformer",
-    "build_theta",
-    "count_parameters",
-    "default_heads",
-]
 
 #: model_type -> class, keyed by ``core.config.MODEL_TYPES`` (the one list of names, which the
 #: config validates without importing torch). "mlp" is an alias of "nn" (the spec's name).
