@@ -14,6 +14,7 @@ import typer
 from theta_cli import __version__
 from theta_cli.commands import bench as bench_commands
 from theta_cli.commands import data as data_commands
+from theta_cli.commands import denoise as denoise_commands
 from theta_cli.commands import runs as run_commands
 from theta_cli.commands import train as train_commands
 from theta_cli.commands.base import ThetaTyper
@@ -65,4 +66,5 @@ def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
 app.add_typer(data_commands.app, name="data")
 train_commands.register(app)
 run_commands.register(app)
+denoise_commands.register(app)
 bench_commands.register(app)

@@ -1,0 +1,210 @@
+"""`theta denoise`: clean real GPS tracks (GPX, FIT, CSV, parquet) with a trained model.
+
+Thin: parses options, refuses bad paths before loading anything, loads the model, calls
+``theta_cli.infer.engine.denoise_files`` and prints its summary. torch, pandas and the format
+libraries are imported inside the command, never at module import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from theta_cli import flow
+from theta_cli.core import logs
+from theta_cli.core.errors import ThetaError
+
+#: Show a progress bar from this many chunks on (smaller inputs finish before it would draw).
+PROGRESS_MIN_CHUNKS = 1024
+
+
+def denoise(
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUT...", help="Track files (.gpx, .fit, .csv, .parquet) or directories.",
+        show_default=False,
+    ),
+    model: str = typer.Option(
+        ..., "--model", help="Run name or path (its best checkpoint), a checkpoint .pt, or an "
+        "exported model directory.", show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output file (one input) or directory (several inputs). Required.",
+        show_default=False,
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", help="gpx, csv, parquet or geojson [default: the input's; FIT: csv].",
+        show_default=False,
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace existing output files."),
+    steps: int = typer.Option(flow.DEFAULT_STEPS, "--steps", help="Euler steps (>= 1)."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Chunks per forward pass."),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, cpu or cuda [default: auto: cuda if available].",
+        show_default=False,
+    ),
+    max_gap: float | None = typer.Option(
+        None, "--max-gap", help="Split tracks at time gaps longer than this, seconds "
+        "[default: max(10, 10 x the model's fix interval)].", show_default=False,
+    ),
+    q1: int | None = typer.Option(
+        None, "--q1", help="Head buckle, bytes [default: the model's Q1].", show_default=False
+    ),
+    q2: int | None = typer.Option(
+        None, "--q2", help="Tail buckle, bytes [default: the model's Q2].", show_default=False
+    ),
+    lat_col: str | None = typer.Option(None, "--lat-col", help="Latitude column (CSV/parquet)."),
+    lon_col: str | None = typer.Option(None, "--lon-col", help="Longitude column (CSV/parquet)."),
+    time_col: str | None = typer.Option(None, "--time-col", help="Time column (CSV/parquet)."),
+    track_col: str | None = typer.Option(
+        None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
+        "track per file].", show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
+) -> None:
+    """Denoise GPS tracks with a trained model; only track-point coordinates change.
+
+    Example: theta denoise rides/*.gpx --model hybrid_20261122_014458 --out cleaned/
+    """
+    from theta_cli.infer import outputs
+    from theta_cli.infer.table import ColumnNames
+
+    if steps < 1:
+        raise ThetaError(f"--steps {steps}: must be at least 1")
+    if batch_size < 1:
+        raise ThetaError(f"--batch-size {batch_size}: must be at least 1")
+    if max_gap is not None and not (math.isfinite(max_gap) and max_gap > 0):
+        raise ThetaError(f"--max-gap {max_gap}: must be a positive number of seconds")
+    for name, q in (("--q1", q1), ("--q2", q2)):
+        if q is not None and q < 0:
+            raise ThetaError(f"{name} {q}: must be >= 0")
+    columns = ColumnNames(lat_col, lon_col, time_col, track_col)
+    with _stdout_to_stderr(as_json):
+        jobs = outputs.plan_jobs(inputs, out, fmt, force)
+        report = _run(jobs, model, columns, steps, batch_size, device, max_gap, q1, q2)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+
+
+def _run(
+    jobs: list[Any], model_ref: str, columns: Any, steps: int, batch_size: int,
+    device: str | None, max_gap: float | None, q1: int | None, q2: int | None,
+) -> Any:
+    from theta_cli.core.device import pick_device
+    from theta_cli.infer import engine
+    from theta_cli.model.load import load_model
+
+    log = logs.get_logger()
+    dev = str(pick_device(device))
+    # Read every input first: bad input is refused before a (possibly large) model loads.
+    tracks = engine.read_inputs(jobs, columns)
+    loaded = load_model(model_ref)
+    cfg = loaded.config
+    settings = engine.DenoiseSettings(
+        K=cfg.K,
+        Q1=cfg.Q1 if q1 is None else q1,
+        Q2=cfg.Q2 if q2 is None else q2,
+        fix_interval_s=float(loaded.fix_interval_s),
+        steps=steps,
+        batch_size=batch_size,
+        device=dev,
+        max_gap_s=max_gap,
+    )
+    settings.validate()
+    log.info(f"model: {loaded.description} (K={settings.K}, Q1={settings.Q1}, "
+             f"Q2={settings.Q2}, fix interval {settings.fix_interval_s:g} s); "
+             f"{steps} Euler step(s) on {dev}")
+    with _progress_bar("denoising") as progress:
+        return engine.denoise_files(
+            jobs, loaded.model, settings, columns, progress, loaded.description, tracks
+        )
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, stdout carries the JSON only: log lines go to stderr meanwhile."""
+    if not active:
+        yield
+        return
+    import sys
+
+    logs.console.file = sys.stderr
+    try:
+        yield
+    finally:
+        logs.console.file = None  # type: ignore[assignment]  # back to the current stdout
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr, started only for inputs long enough to need one."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar: Progress | None = None
+    task: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task
+        if total < PROGRESS_MIN_CHUNKS:
+            return
+        if bar is None:
+            bar = Progress(
+                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=logs.err_console, transient=True,
+            )
+            bar.start()
+            task = bar.add_task(f"{label} (chunks)", total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _metres(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _print_report(report: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("file", overflow="fold", min_width=12)
+    for name in ("tracks", "segments", "points", "passed", "p50 (m)", "p95 (m)", "seconds"):
+        table.add_column(name, justify="right")
+    for f in report.files:
+        table.add_row(
+            Path(f.input).name, str(f.tracks), str(f.segments), str(f.points),
+            str(f.passed_through), _metres(f.moved_median_m), _metres(f.moved_p95_m),
+            f"{f.seconds:.2f}",
+        )
+    logs.console.print(table, soft_wrap=False)
+    logs.console.print(
+        "p50, p95: metres the points moved (median, 95th percentile); passed: points "
+        "passed through unchanged"
+    )
+    log = logs.get_logger()
+    for f in report.files:
+        reasons = ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in f.passed_by_reason.items() if v
+        )
+        if reasons:
+            log.info(f"{Path(f.input).name}: passed through: {reasons}")
+        log.info(
+            f"wrote {f.output} ({f.points} points, median move {_metres(f.moved_median_m)} m)"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``theta denoise`` to the top-level app."""
+    app.command("denoise")(denoise)
