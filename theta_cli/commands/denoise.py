@@ -71,7 +71,7 @@ def denoise(
 
     Example: theta denoise rides/*.gpx --model hybrid_20261122_014458 --out cleaned/
     """
-    from theta_cli.infer import outputs
+    from theta_cli.infer import engine, outputs
     from theta_cli.infer.table import ColumnNames
 
     if steps < 1:
@@ -86,45 +86,14 @@ def denoise(
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
     with _stdout_to_stderr(as_json):
         jobs = outputs.plan_jobs(inputs, out, fmt, force)
-        report = _run(jobs, model, columns, steps, batch_size, device, max_gap, q1, q2)
+        with _progress_bar("denoising") as progress:
+            report = engine.denoise_with_model(
+                jobs, model, columns, steps, batch_size, device, max_gap, q1, q2, progress
+            )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
-
-
-def _run(
-    jobs: list[Any], model_ref: str, columns: Any, steps: int, batch_size: int,
-    device: str | None, max_gap: float | None, q1: int | None, q2: int | None,
-) -> Any:
-    from theta_cli.core.device import pick_device
-    from theta_cli.infer import engine
-    from theta_cli.model.load import load_model
-
-    log = logs.get_logger()
-    dev = str(pick_device(device))
-    # Read every input first: bad input is refused before a (possibly large) model loads.
-    tracks = engine.read_inputs(jobs, columns)
-    loaded = load_model(model_ref)
-    cfg = loaded.config
-    settings = engine.DenoiseSettings(
-        K=cfg.K,
-        Q1=cfg.Q1 if q1 is None else q1,
-        Q2=cfg.Q2 if q2 is None else q2,
-        fix_interval_s=float(loaded.fix_interval_s),
-        steps=steps,
-        batch_size=batch_size,
-        device=dev,
-        max_gap_s=max_gap,
-    )
-    settings.validate()
-    log.info(f"model: {loaded.description} (K={settings.K}, Q1={settings.Q1}, "
-             f"Q2={settings.Q2}, fix interval {settings.fix_interval_s:g} s); "
-             f"{steps} Euler step(s) on {dev}")
-    with _progress_bar("denoising") as progress:
-        return engine.denoise_files(
-            jobs, loaded.model, settings, columns, progress, loaded.description, tracks
-        )
 
 
 @contextlib.contextmanager

@@ -369,3 +369,44 @@ def _warn_passed(job: Job, res: PointsResult) -> None:
             f"{job.input.name}: {short} point(s) in segments of one point passed through "
             "(fixes further apart than the max gap); --max-gap joins them"
         )
+
+
+def denoise_with_model(
+    jobs: Sequence[Job],
+    model_ref: str,
+    columns: ColumnNames | None = None,
+    steps: int = 10,
+    batch_size: int = 256,
+    device: str | None = None,
+    max_gap: float | None = None,
+    q1: int | None = None,
+    q2: int | None = None,
+    progress: Progress | None = None,
+) -> DenoiseReport:
+    """What ``theta denoise`` does once its options are checked: read every input (bad input is
+    refused before a possibly large model loads), load ``model_ref``, denoise, write."""
+    from theta_cli.core.device import pick_device
+    from theta_cli.model.load import load_model
+
+    log = logs.get_logger()
+    dev = str(pick_device(device))
+    tracks = read_inputs(jobs, columns)
+    loaded = load_model(model_ref)
+    cfg = loaded.config
+    settings = DenoiseSettings(
+        K=cfg.K,
+        Q1=cfg.Q1 if q1 is None else q1,
+        Q2=cfg.Q2 if q2 is None else q2,
+        fix_interval_s=float(loaded.fix_interval_s),
+        steps=steps,
+        batch_size=batch_size,
+        device=dev,
+        max_gap_s=max_gap,
+    )
+    settings.validate()
+    log.info(f"model: {loaded.description} (K={settings.K}, Q1={settings.Q1}, "
+             f"Q2={settings.Q2}, fix interval {settings.fix_interval_s:g} s); "
+             f"{steps} Euler step(s) on {dev}")
+    return denoise_files(
+        jobs, loaded.model, settings, columns, progress, loaded.description, tracks
+    )
