@@ -14,6 +14,7 @@ import typer
 from theta_cli import __version__
 from theta_cli.commands import bench as bench_commands
 from theta_cli.commands import data as data_commands
+from theta_cli.commands import demo as demo_commands
 from theta_cli.commands import denoise as denoise_commands
 from theta_cli.commands import runs as run_commands
 from theta_cli.commands import train as train_commands
@@ -22,6 +23,7 @@ from theta_cli.core import layout, logs
 
 app = ThetaTyper(
     name="theta",
+    add_completion=True,  # theta --install-completion (bash, zsh, fish, PowerShell)
     help="Train and evaluate rectified-flow models that denoise GPS trajectories.",
 )
 
@@ -68,3 +70,4 @@ train_commands.register(app)
 run_commands.register(app)
 denoise_commands.register(app)
 bench_commands.register(app)
+demo_commands.register(app)

@@ -1,0 +1,56 @@
+"""`theta demo`: the whole job end to end on built-in defaults (see ``theta_cli.demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from theta_cli.core import logs
+
+
+def demo(
+    dir_: Path = typer.Option(Path("theta-demo"), "--dir", help="Directory for everything."),
+    force: bool = typer.Option(False, "--force", help="Start again over a previous demo."),
+) -> None:
+    """Synthesize, prepare, train, evaluate, bench and denoise: the whole job in ~5 minutes.
+
+    Example: theta demo --dir theta-demo
+    """
+    from rich.rule import Rule
+    from rich.table import Table
+
+    from theta_cli import demo as engine
+
+    con = logs.console
+
+    def step(i: int, n: int, what: str) -> None:
+        con.print(Rule(f"[{i}/{n}] {what}", align="left", style="cyan"))
+
+    def done(i: int, what: str, seconds: float) -> None:
+        con.print(f"[green]done[/green] [{i}] {what} in {seconds:.1f} s", highlight=False)
+
+    result = engine.run_demo(dir_, force, step, done)
+    con.print(Rule("[7/7] where everything is", align="left", style="cyan"))
+    times = Table(title="steps", title_justify="left", show_edge=False)
+    times.add_column("step")
+    times.add_column("seconds", justify="right")
+    for what, seconds in result.steps:
+        times.add_row(what, f"{seconds:.1f}")
+    times.add_row("total", f"{sum(s for _, s in result.steps):.1f}", style="bold")
+    con.print(times)
+    if result.bench is not None:
+        from theta_cli.eval import bench
+
+        for renderable in bench.render(result.bench):
+            con.print(renderable, soft_wrap=False)
+    # The last screen: the bench table above, then where the charts and the cleaned track are.
+    paths = Table(title="where everything is", title_justify="left", show_header=False,
+                  show_edge=False, box=None, padding=(0, 2))
+    for what, path in result.paths.items():
+        paths.add_row(what, str(path))
+    con.print(paths, soft_wrap=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
