@@ -18,7 +18,7 @@ from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout
 from theta_cli.data import defaults as D
 
-app = ThetaTyper(help="Make, prepare and check datasets (synth, prepare, check).")
+app = ThetaTyper(help="Make, prepare and check datasets (synth, pairs, prepare, check).")
 
 
 def _quiet() -> bool:
@@ -40,6 +40,30 @@ def _validated(model: Any, where: str, **values: Any) -> Any:
         raise ThetaError(f"{option}: {msg}") from None
 
 
+# The noise options, shared by synth and pairs (one NoiseModel, one set of flags).
+_WHITE_SIGMA = typer.Option(D.WHITE_SIGMA_M, "--white-sigma", help="White jitter std per axis, m.")
+_DRIFT_SIGMA = typer.Option(D.DRIFT_SIGMA_M, "--drift-sigma", help="AR(1) drift std per axis, m.")
+_DRIFT_TAU = typer.Option(D.DRIFT_TAU_S, "--drift-tau", help="Drift time constant, s.")
+_OUTLIER_RATE = typer.Option(
+    D.OUTLIER_RATE, "--outlier-rate", help="Chance that a multipath jump starts at a fix."
+)
+_OUTLIER_MIN = typer.Option(D.OUTLIER_MIN_M, "--outlier-min", help="Smallest jump, m.")
+_OUTLIER_MAX = typer.Option(D.OUTLIER_MAX_M, "--outlier-max", help="Largest jump, m.")
+_OUTLIER_MAX_FIXES = typer.Option(
+    D.OUTLIER_MAX_FIXES, "--outlier-max-fixes", help="A jump lasts 1..this many fixes."
+)
+_VARY_NOISE = typer.Option(
+    0.0, "--vary-noise", help="Per-agent receiver spread F: white/drift sigma, drift tau and "
+    "outlier rate each scaled by a log-uniform factor in [1/(1+F), 1+F] (0: off).",
+)
+
+
+def _noise_model(**values: Any) -> Any:
+    from theta_cli.data.noise import NoiseModel
+
+    return _validated(NoiseModel, "noise", **values)
+
+
 @app.command()
 def synth(
     out: Path = typer.Option(Path(D.RAW_DIR), "--out", help="Directory for the raw files."),
@@ -55,21 +79,14 @@ def synth(
     missing_rate: float = typer.Option(
         D.MISSING_RATE, "--missing-rate", help="Fraction of lost fixes."
     ),
-    white_sigma: float = typer.Option(
-        D.WHITE_SIGMA_M, "--white-sigma", help="White jitter std per axis, m."
-    ),
-    drift_sigma: float = typer.Option(
-        D.DRIFT_SIGMA_M, "--drift-sigma", help="AR(1) drift std per axis, m."
-    ),
-    drift_tau: float = typer.Option(D.DRIFT_TAU_S, "--drift-tau", help="Drift time constant, s."),
-    outlier_rate: float = typer.Option(
-        D.OUTLIER_RATE, "--outlier-rate", help="Chance that a multipath jump starts at a fix."
-    ),
-    outlier_min: float = typer.Option(D.OUTLIER_MIN_M, "--outlier-min", help="Smallest jump, m."),
-    outlier_max: float = typer.Option(D.OUTLIER_MAX_M, "--outlier-max", help="Largest jump, m."),
-    outlier_max_fixes: int = typer.Option(
-        D.OUTLIER_MAX_FIXES, "--outlier-max-fixes", help="A jump lasts 1..this many fixes."
-    ),
+    white_sigma: float = _WHITE_SIGMA,
+    drift_sigma: float = _DRIFT_SIGMA,
+    drift_tau: float = _DRIFT_TAU,
+    outlier_rate: float = _OUTLIER_RATE,
+    outlier_min: float = _OUTLIER_MIN,
+    outlier_max: float = _OUTLIER_MAX,
+    outlier_max_fixes: int = _OUTLIER_MAX_FIXES,
+    vary_noise: float = _VARY_NOISE,
     force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
 ) -> None:
     """Write synthetic raw pairs (clean + noisy GPS tracks) and noise_model.json.
@@ -78,13 +95,12 @@ def synth(
     """
     from rich.progress import Progress
 
-    from theta_cli.data.noise import NoiseModel
     from theta_cli.data.synth import SynthConfig, synthesize
 
-    noise = _validated(
-        NoiseModel, "noise", white_sigma=white_sigma, drift_sigma=drift_sigma,
-        drift_tau=drift_tau, outlier_rate=outlier_rate, outlier_min=outlier_min,
-        outlier_max=outlier_max, outlier_max_fixes=outlier_max_fixes,
+    noise = _noise_model(
+        white_sigma=white_sigma, drift_sigma=drift_sigma, drift_tau=drift_tau,
+        outlier_rate=outlier_rate, outlier_min=outlier_min, outlier_max=outlier_max,
+        outlier_max_fixes=outlier_max_fixes, vary_noise=vary_noise,
     )
     cfg = _validated(
         SynthConfig, "synth", agents=agents, points=points, files=files, seed=seed,
@@ -100,6 +116,68 @@ def synth(
     logs.get_logger().info(
         f"wrote {summary.fixes:,} fixes of {summary.agents} agents ({modes}) "
         f"in {len(summary.files)} {cfg.format} files to {summary.out} ({summary.seconds:.1f} s)"
+    )
+
+
+@app.command()
+def pairs(
+    sources: list[Path] | None = typer.Option(
+        None, "--from", help="Track file (.gpx, .fit, .csv, .parquet) or directory; repeat it, "
+        "or list more files after it.", show_default=False,
+    ),
+    more: list[Path] | None = typer.Argument(
+        None, metavar="INPUT", help="More track files or directories (so that "
+        "--from rides/*.gpx works).", show_default=False,
+    ),
+    out: Path = typer.Option(Path(D.RAW_DIR), "--out", help="Directory for the raw files."),
+    format: str = typer.Option(D.FORMAT, "--format", help="parquet or csv."),
+    files: int = typer.Option(1, "--files", help="Raw files (agents spread over them)."),
+    seed: int = typer.Option(D.SEED, "--seed", help="Same seed, byte-identical files."),
+    white_sigma: float = _WHITE_SIGMA,
+    drift_sigma: float = _DRIFT_SIGMA,
+    drift_tau: float = _DRIFT_TAU,
+    outlier_rate: float = _OUTLIER_RATE,
+    outlier_min: float = _OUTLIER_MIN,
+    outlier_max: float = _OUTLIER_MAX,
+    outlier_max_fixes: int = _OUTLIER_MAX_FIXES,
+    vary_noise: float = _VARY_NOISE,
+    lat_col: str | None = typer.Option(None, "--lat-col", help="Latitude column (CSV/parquet)."),
+    lon_col: str | None = typer.Option(None, "--lon-col", help="Longitude column (CSV/parquet)."),
+    time_col: str | None = typer.Option(None, "--time-col", help="Time column (CSV/parquet)."),
+    track_col: str | None = typer.Option(
+        None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
+        "track per file].", show_default=False,
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
+) -> None:
+    """Make raw pairs from your own tracks: each track is one agent, noised like synth.
+
+    Example: theta data pairs --from rides/ --out dataset/raw --vary-noise 0.5
+    """
+    from theta_cli.data.pairs import PairsConfig, make_pairs
+    from theta_cli.infer.table import ColumnNames
+
+    inputs = [*(sources or []), *(more or [])]
+    if not inputs:
+        raise ThetaError("no input given: name track files or directories with --from")
+    noise = _noise_model(
+        white_sigma=white_sigma, drift_sigma=drift_sigma, drift_tau=drift_tau,
+        outlier_rate=outlier_rate, outlier_min=outlier_min, outlier_max=outlier_max,
+        outlier_max_fixes=outlier_max_fixes, vary_noise=vary_noise,
+    )
+    cfg = _validated(PairsConfig, "pairs", files=files, seed=seed, format=format)
+    columns = ColumnNames(lat_col, lon_col, time_col, track_col)
+    summary = make_pairs(inputs, out, cfg, noise=noise, columns=columns, force=force)
+    log = logs.get_logger()
+    found = summary.agents + summary.skipped_tracks
+    dropped = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.dropped.items())
+    log.info(
+        f"read {len(summary.sources)} file(s): {found} track(s), {summary.agents} kept, "
+        f"{summary.skipped_tracks} skipped (< 2 usable fixes); fixes dropped: {dropped}"
+    )
+    log.info(
+        f"wrote {summary.fixes:,} fixes of {summary.agents} agents in {len(summary.files)} "
+        f"{cfg.format} file(s) to {summary.out} ({summary.seconds:.1f} s)"
     )
 
 

@@ -3,12 +3,24 @@
 White jitter alone flatters every denoiser (DOMAIN.md, "Trajectory error"), so the default
 model adds a first-order Gauss-Markov (AR(1)) drift and occasional outlier jumps. All noise is
 horizontal, in metres east/north, applied at the (jittered) fix times.
+
+``vary_noise`` (opt-in, default 0) gives every agent its own receiver: each of white sigma, drift
+sigma, drift tau and outlier rate is scaled by an independent log-uniform factor in
+[1/(1+F), 1+F], so a model trained on the pairs sees many noise levels, not one.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 from theta_cli.data import defaults as D
 
@@ -16,6 +28,10 @@ NOISE_FILE = "noise_model.json"
 #: Fixes per block when running the AR(1) recursion in closed form (keeps exp() in range).
 _AR_BLOCK = 256
 _MAX_DECAY = 300.0
+#: The parameters ``vary_noise`` scales per agent, each by its own factor.
+VARIED_FIELDS = ("white_sigma", "drift_sigma", "drift_tau", "outlier_rate")
+#: Spawn-key word of the per-agent side stream the factors come from ("vary" in ASCII).
+_VARY_KEY = 0x76617279
 
 
 class NoiseModel(BaseModel):
@@ -36,6 +52,10 @@ class NoiseModel(BaseModel):
     outlier_max_fixes: int = Field(
         D.OUTLIER_MAX_FIXES, ge=1, description="a jump lasts 1..this many fixes"
     )
+    vary_noise: float = Field(
+        0.0, ge=0.0, description="per-agent spread F: white/drift sigma, drift tau and outlier "
+        "rate each scaled by a log-uniform factor in [1/(1+F), 1+F]; 0 = one receiver for all",
+    )
 
     @field_validator("outlier_max")
     @classmethod
@@ -45,8 +65,43 @@ class NoiseModel(BaseModel):
             raise ValueError(f"{value:g} is smaller than outlier_min ({low:g})")
         return value
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # vary_noise is left out while off, so noise_model.json of a default run keeps the
+        # bytes it had before the option existed (and reads back the same either way).
+        data = handler(self)
+        if self.vary_noise == 0.0:
+            data.pop("vary_noise", None)
+        return data
+
+    def varied(self, rng: np.random.Generator, spread: float) -> NoiseModel:
+        """This model with each of ``VARIED_FIELDS`` scaled by an independent log-uniform
+        factor in [1/(1+spread), 1+spread]; ``spread`` 0 returns the model itself, no draw."""
+        if not spread >= 0.0:
+            raise ValueError(f"spread {spread!r} must be >= 0")
+        if spread == 0.0:
+            return self
+        span = np.log1p(spread)
+        factors = np.exp(rng.uniform(-span, span, size=len(VARIED_FIELDS)))
+        update: dict[str, float] = {
+            name: float(getattr(self, name) * f)
+            for name, f in zip(VARIED_FIELDS, factors, strict=True)
+        }
+        update["outlier_rate"] = min(1.0, update["outlier_rate"])  # it is a probability
+        update["vary_noise"] = 0.0  # the result is one agent's receiver: vary it no further
+        return self.model_copy(update=update)
+
     def sample(self, times: np.ndarray, rng: np.random.Generator) -> NoiseDraw:
-        """Noise for one agent at fix times ``times`` (seconds, increasing)."""
+        """Noise for one agent at fix times ``times`` (seconds, increasing).
+
+        With ``vary_noise`` the agent's parameters come from ``varied`` first, with factors drawn
+        from a side stream of ``rng``'s seed, not from ``rng``: the white and drift innovations
+        and the outlier coin flips are the ones the model without the option draws, so turning
+        it on rescales an agent's noise rather than replacing it (only how many jumps follow
+        depends on the scaled rate).
+        """
+        if self.vary_noise > 0.0:
+            return self.varied(side_stream(rng), self.vary_noise).sample(times, rng)
         n = len(times)
         white = rng.normal(0.0, self.white_sigma, size=(n, 2))
         drift = ar1_drift(times, self.drift_sigma, self.drift_tau, rng)
@@ -76,6 +131,19 @@ class NoiseDraw:
     @property
     def total(self) -> np.ndarray:
         return self.white + self.drift + self.outlier
+
+
+def side_stream(rng: np.random.Generator) -> np.random.Generator:
+    """An independent generator derived from ``rng``'s seed, without drawing from ``rng``.
+
+    Same seed, same side stream. A generator not made from a SeedSequence has no seed to
+    branch from; then the draws come from ``rng`` itself (still deterministic).
+    """
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence):
+        return rng
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _VARY_KEY))
+    return np.random.default_rng(child)
 
 
 def ar1_drift(

@@ -89,7 +89,7 @@ def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, d
     return track.mode, cols
 
 
-def _write_table(path: Path, cols: dict[str, np.ndarray], fmt: str) -> None:
+def write_table(path: Path, cols: dict[str, np.ndarray], fmt: str) -> None:
     import pyarrow as pa
 
     table = pa.table(
@@ -146,7 +146,7 @@ def synthesize(
                     progress(1)
             cols = {c: np.concatenate([p[c] for p in parts]) for c in RAW_COLUMNS}
             name = f"part-{f:04d}.{cfg.format}"
-            _write_table(build / name, cols, cfg.format)
+            write_table(build / name, cols, cfg.format)
             summary.files.append(dest / name)
             summary.fixes += len(cols["agent"])
         atomic.write_json(build / NOISE_FILE, noise.model_dump())
