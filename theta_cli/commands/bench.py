@@ -4,15 +4,90 @@ much, and which run is best. Thin: parse, validate, call the engine, print.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
 
+from theta_cli import flow
 from theta_cli.core import logs
 from theta_cli.core.layout import resolve_run
 
 _COMPARE_OUT = Path("theta-compare.png")
+
+
+def bench(
+    models: list[str] = typer.Argument(
+        ..., metavar="MODEL...", help="Runs (their best checkpoint), checkpoint .pt files or "
+        "exported model directories.", show_default=False,
+    ),
+    steps: str = typer.Option(
+        str(flow.DEFAULT_STEPS), "--steps", help="Euler steps, one count or a comma list "
+        "(e.g. 1,2,4,10); each model is scored at each.",
+    ),
+    pairs: Path | None = typer.Option(
+        None, "--pairs", help="Score on these raw pairs (file or directory) [default: the "
+        "first model's dataset, test split].", show_default=False,
+    ),
+    tune_pairs: Path | None = typer.Option(
+        None, "--tune-pairs", help="Tune the baselines on these raw pairs [default: the "
+        "model's dataset, val split].", show_default=False,
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, cpu or cuda [default: auto: cuda if available].",
+        show_default=False,
+    ),
+    batch_size: int = typer.Option(256, "--batch-size", help="Chunks per forward pass."),
+    fig_dir: Path | None = typer.Option(
+        None, "--fig-dir", help="Directory for the charts [default: the first run's fig/; "
+        "required when no model is a run].", show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only, for scripts."),
+) -> None:
+    """Score models against tuned classic smoothers on whole tracks with a clean truth.
+
+    Methods: raw, RTS, robust RTS and Savitzky-Golay (tuned on the val split), and each model
+    at each --steps, run exactly as `theta denoise` runs it. Prints one table (mean, median,
+    p95, RMSE, max, GSDC, points/s), the gain over the best baseline and a per-class table;
+    appends to each run's log/bench.csv and writes three charts.
+
+    Example: theta bench hybrid_20261122_014458 --steps 1,10
+    """
+    from theta_cli.eval import bench as engine
+
+    request = engine.BenchRequest(
+        models=models, steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
+        device=device, batch_size=batch_size, fig_dir=fig_dir,
+    )
+    with _stdout_to_stderr(as_json):
+        result = engine.run(request)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    for part in engine.render(result):
+        logs.console.print(part, soft_wrap=False)
+    log = logs.get_logger()
+    for path in result.bench_csv:
+        log.info(f"appended to {path}")
+    for path in result.charts:
+        log.info(f"wrote {path}")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, stdout carries the JSON only: log lines go to stderr meanwhile."""
+    if not active:
+        yield
+        return
+    import sys
+
+    logs.console.file = sys.stderr
+    try:
+        yield
+    finally:
+        logs.console.file = None  # type: ignore[assignment]  # back to the current stdout
 
 
 def compare(
@@ -43,16 +118,26 @@ _COMPARE_ROWS = (
     ("model", "model_type", "s"),
     ("parameters", "num_params", ","),
     ("steps trained", "steps_trained", ","),
-    ("best checkpoint", "best_ckpt", "s"),
+    ("best ckpt", "best_ckpt", "ckpt"),
     ("its acc_mean (m)", "best_acc_mean", ".3f"),
-    ("bench checkpoint", "bench_ckpt", "s"),
+    ("bench ckpt", "bench_ckpt", "ckpt"),
     ("bench steps", "bench_steps", "d"),
     ("bench median (m)", "bench_median", ".2f"),
     ("bench p95 (m)", "bench_p95", ".2f"),
     ("bench GSDC (m)", "bench_gsdc", ".2f"),
-    ("median vs best baseline", "median_gain_pct", "+.1f"),
-    ("p95 vs best baseline", "p95_gain_pct", "+.1f"),
+    ("median gain (%)", "median_gain_pct", "+.1f"),
+    ("p95 gain (%)", "p95_gain_pct", "+.1f"),
 )
+
+
+def _cell(value: object, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if fmt == "ckpt":  # ckpt_epoch3_step200.pt -> e3:s200: columns stay narrow
+        from theta_cli.runs.plots import ckpt_label
+
+        return ckpt_label(str(value))
+    return format(value, fmt)
 
 
 def _compare_table(data: dict) -> object:
@@ -62,23 +147,24 @@ def _compare_table(data: dict) -> object:
     from rich.text import Text
 
     table = Table(
-        title="runs side by side (best in bold green; errors in m, lower is better; gains in %)",
-        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        title="runs side by side (best in bold green; errors in m, lower is better; gains over "
+        "the best baseline in %, higher is better; ckpt e<epoch>:s<step>)",
+        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for d in data["runs"]:
-        table.add_column(d["name"], justify="right", no_wrap=True)
+        table.add_column(d["name"], justify="right", overflow="fold")
     for label, key, fmt in _COMPARE_ROWS:
         cells = []
         for d in data["runs"]:
             v = d[key]
-            shown = "-" if v is None else format(v, fmt)
             best = data["best"].get(key) == d["name"] and v is not None
-            cells.append(Text(shown, style="bold green" if best else ""))
+            cells.append(Text(_cell(v, fmt), style="bold green" if best else ""))
         table.add_row(label, *cells)
     return table
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the top-level app."""
+    app.command("bench")(bench)
     app.command("compare")(compare)

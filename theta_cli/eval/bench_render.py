@@ -1,0 +1,171 @@
+"""The Rich tables of a ``theta bench`` result: every method's error, theta against the best
+baseline, the same per class, and where the time went."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from theta_cli.eval.bench import BenchResult, Gain, MethodRow
+
+_COLUMNS = (("mean", "mean"), ("median", "median"), ("p95", "p95"), ("rmse", "RMSE"),
+            ("max", "max"), ("gsdc", "GSDC"))  # fmt: skip
+
+
+def _num(v: float) -> str:
+    return str(v) if isinstance(v, int) else f"{v:.6g}"
+
+
+def rate_text(rate: float | None) -> str:
+    """Points per second, short: 89.9k, 2.03M; "-" for raw."""
+    if rate is None:
+        return "-"
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{unit}"
+    return f"{rate:.3g}"
+
+
+def params_text(row: MethodRow) -> str:
+    if row.is_theta:
+        p = row.params
+        return f"K={p['K']} Q1={p['Q1']} Q2={p['Q2']}"
+    return " ".join(f"{k}={_num(v)}" for k, v in row.params.items()) or "-"
+
+
+def _gain_text(g: Gain) -> str:
+    word = "lower" if g.pct >= 0 else "higher"
+    return (f"{g.metric} {g.pct:+.1f}%: {g.theta} {g.theta_value:.2f} m vs {g.baseline} "
+            f"{g.baseline_value:.2f} m ({abs(g.pct):.1f}% {word})")
+
+
+def main_table(result: BenchResult) -> Any:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=f"trajectory error on {result.data}: {result.tracks} tracks, "
+        f"{result.points:,} points (metres, lower is better; best in bold green)",
+        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    )
+    table.add_column("method", no_wrap=True)
+    for _, name in _COLUMNS:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("pts/s", justify="right", no_wrap=True)
+    best = {k: min(getattr(r, k) for r in result.rows) for k, _ in _COLUMNS}
+    for r in result.rows:
+        cells = []
+        for k, _ in _COLUMNS:
+            v = getattr(r, k)
+            cells.append(Text(f"{v:.2f}", style="bold green" if v == best[k] else ""))
+        name = Text(r.label, style="bold" if r.is_theta else "")
+        table.add_row(name, *cells, rate_text(r.points_per_s))
+    return table
+
+
+def params_block(result: BenchResult) -> Any:
+    """The tuned parameters of each baseline (with their score on the tuning tracks) and the
+    models' chunking."""
+    from rich.text import Text
+
+    lines = [f"parameters (baselines tuned on {result.tune_data}, by {result.criterion} there):"]
+    seen = set()
+    for r in result.rows:
+        if r.is_theta:
+            if r.model in seen:
+                continue
+            seen.add(r.model)
+            model = next(m for m in result.models if m["label"] == r.model)
+            name = f"theta {model['alias']}".rstrip()
+            lines.append(f"  {name}: {model['description']}; {params_text(r)}")
+        elif r.method != "raw":
+            score = result.tuned[r.method]["score"]
+            lines.append(f"  {r.label}: {params_text(r)} ({result.criterion} {score:.2f} m)")
+    return Text("\n".join(lines))
+
+
+def gains_text(result: BenchResult) -> Any:
+    from rich.text import Text
+
+    lines = ["theta's best against the best baseline (of RTS, robust RTS, Savitzky-Golay, per "
+             "metric):"]
+    if not result.gains:
+        lines.append("  (no theta row)")
+    for g in result.gains.values():
+        lines.append("  " + _gain_text(g))
+    return Text("\n".join(lines))
+
+
+def class_table(result: BenchResult) -> Any | None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    if not result.classes:
+        return None
+    counts = {c: next((r.per_class[c]["points"] for r in result.rows if c in r.per_class), 0)
+              for c in result.classes}  # fmt: skip
+    shown = ", ".join(f"{c} {n:,}" for c, n in counts.items())
+    table = Table(
+        title=f"per class: median and p95 (m); points: {shown}; last row: the best theta "
+        "against the best baseline, % lower",
+        title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+    )
+    table.add_column("method", no_wrap=True)
+    keys = [(c, k) for c in result.classes for k in ("median", "p95")]
+    for c, k in keys:
+        table.add_column(f"{c}\n{'p50' if k == 'median' else k}", justify="right", no_wrap=True)
+    best = {(c, k): min(r.per_class[c][k] for r in result.rows if c in r.per_class)
+            for c, k in keys}  # fmt: skip
+    for r in result.rows:
+        cells = []
+        for c, k in keys:
+            got = r.per_class.get(c)
+            if got is None:
+                cells.append(Text("-"))
+            else:
+                v = got[k]
+                cells.append(Text(f"{v:.2f}", style="bold green" if v == best[(c, k)] else ""))
+        table.add_row(Text(r.label, style="bold" if r.is_theta else ""), *cells)
+    gains = []
+    for c, k in keys:
+        g = result.class_gains.get(c, {}).get(k)
+        gains.append("-" if g is None else f"{g.pct:+.1f}%")
+    table.add_section()
+    table.add_row("theta vs best", *gains)
+    return table
+
+
+def timing_text(result: BenchResult) -> Any:
+    """Where the wall time went: tuning, baselines and theta in detail."""
+    from rich.text import Text
+
+    from theta_cli.eval.bench import BASELINE_LABELS
+
+    t = result.timings
+    tuning = ", ".join(f"{BASELINE_LABELS[k]} {v['seconds']:.1f}"
+                       for k, v in result.tuned.items() if k != "raw")  # fmt: skip
+    base = ", ".join(f"{r.label} {r.seconds:.2f}" for r in result.rows
+                     if not r.is_theta and r.method != "raw")  # fmt: skip
+    theta = ", ".join(f"{r.label} {r.seconds:.1f}" for r in result.rows if r.is_theta)
+    lines = [
+        f"time (s), {t.get('total', 0.0):.1f} in all on {result.device}: tuning "
+        f"{t.get('tuning', 0.0):.1f}, baselines {t.get('baselines', 0.0):.1f}, theta "
+        f"{t.get('theta', 0.0):.1f}; reading models {t.get('load_models', 0.0):.1f}, data "
+        f"{t.get('load_data', 0.0):.1f}, charts {t.get('charts', 0.0):.1f}",
+        f"  tuning: {tuning}",
+        f"  baselines: {base}",
+    ]
+    if theta:
+        lines.append(f"  theta: {theta}")
+    return Text("\n".join(lines))
+
+
+def render(result: BenchResult) -> list[Any]:
+    out: list[Any] = [main_table(result), params_block(result), gains_text(result)]
+    per_class = class_table(result)
+    if per_class is not None:
+        out.append(per_class)
+    out.append(timing_text(result))
+    return out
