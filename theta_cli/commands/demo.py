@@ -47,6 +47,8 @@ def demo(
     # The last screen: the bench table above, then where the charts and the cleaned track are.
     paths = Table(title="where everything is", title_justify="left", show_header=False,
                   show_edge=False, box=None, padding=(0, 2))
+    paths.add_column(no_wrap=True)
+    paths.add_column(overflow="fold")  # a path is worth more whole than cut
     for what, path in result.paths.items():
         paths.add_row(what, str(path))
     con.print(paths, soft_wrap=False)
