@@ -75,6 +75,9 @@ def run_demo(
 ) -> DemoResult:
     """Run the seven steps in ``root``; ``on_step(i, n, what)``/``on_done(i, what, seconds)``
     let the command show progress."""
+    # Absolute: the run's config records the dataset paths, and bench or resume may be run
+    # from another directory later.
+    root = Path(root).resolve()
     claim_dir(root, force)
     result = DemoResult(root)
     data = DatasetLayout(root / "dataset")
