@@ -112,6 +112,7 @@ def main() -> None:
             save_interval=10**9,  # only the end-of-epoch checkpoint, whose time is excluded
             log_interval=args.log_interval,
             grad_clip=0.0,
+            fix_interval_s=1.0,  # the fabricated dataset has no prepare.json to read it from
             warmup_steps=10,
             cpu=True,
             train_dir=str(root / "data" / "train"),

@@ -19,17 +19,23 @@ class Interrupted(Exception):
 
 
 class SigintDeferral:
-    """While entered, SIGINT sets ``requested`` instead of raising (the second one raises)."""
+    """While entered and ``armed``, SIGINT sets ``requested`` instead of raising (the second one
+    raises). Unarmed, it raises at once, like Python's default: nothing to save yet."""
 
-    def __init__(self) -> None:
+    def __init__(self, armed: bool = True) -> None:
         self.requested = False
+        self.armed = armed
         self._installed = False
         self._previous: Any = signal.SIG_DFL
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:
+        if self.requested or not self.armed:
             raise KeyboardInterrupt
         self.requested = True  # no logging here: a signal handler must not take locks
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
 
     def __enter__(self) -> SigintDeferral:
         if threading.current_thread() is threading.main_thread():  # signals need the main thread

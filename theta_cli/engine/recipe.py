@@ -108,17 +108,19 @@ def run_training(request: NewRequest | ResumeRequest) -> Outcome:
     if plan.nothing_left is not None:
         log.info(plan.nothing_left)
         return Outcome("nothing_left", plan.nothing_left, plan.run, plan.resume_ckpt)
-    # A Ctrl-C after the last checkpoint (final log lines, releasing the lock) loses nothing:
-    # it is deferred, then reported as such instead of surfacing as a KeyboardInterrupt.
+    # One Ctrl-C handler from setup to the process's exit: during setup it raises at once
+    # (nothing to save); train() arms it, and from then on a Ctrl-C is deferred to the next step
+    # boundary, or, once the last checkpoint is written (final lines, releasing the lock), it is
+    # reported after the exit as a complete run instead of surfacing as a KeyboardInterrupt.
     cfg = plan.config
-    with SigintDeferral() as late:
+    with recipe.sigint:
         with (
             distributed.process_group(dist, plan.device, cfg.dist_timeout_s),
             torch_threads(cfg.threads),
             recipe,
         ):
             outcome = recipe.train()
-    if late.requested:
+    if recipe.sigint.requested:
         last = outcome.last_ckpt
         log.warning(f"interrupted after training finished; the run is complete (last {last})")
         raise Interrupted("interrupted after training finished", last)
@@ -172,6 +174,7 @@ class TrainingRecipe:
         self.dist = plan.dist
         self.run: RunLayout | None = plan.run
         self._stack: contextlib.ExitStack | None = None
+        self.sigint = SigintDeferral(armed=False)  # armed by train()
 
     # ---- setup / cleanup ------------------------------------------------------------------
 
@@ -287,7 +290,6 @@ class TrainingRecipe:
         self._rng_at_step: torch.Tensor | None = None
         self.last_ckpt: Path | None = self.plan.resume_ckpt
         self._saved_global_step = self.state.global_step  # state already on disk (or fresh)
-        self.sigint = SigintDeferral()
 
     def _abandon_if_empty(self) -> None:
         """A new run that failed before its first checkpoint leaves no half-made directory."""
@@ -488,7 +490,8 @@ class TrainingRecipe:
         """The spec's training_manager: from the plan's start to the last epoch, an early stop,
         or Ctrl-C."""
         cfg, plan = self.config, self.plan
-        with self.sigint:
+        self.sigint.armed = True
+        with self.sigint if not self.sigint.installed else contextlib.nullcontext():
             for epoch in range(plan.start_epoch, cfg.epochs):
                 start = plan.start_step if epoch == plan.start_epoch else 0
                 try:
