@@ -44,6 +44,10 @@ def bench(
         None, "--fig-dir", help="Directory for the charts [default: the first run's fig/; "
         "required when no model is a run].", show_default=False,
     ),
+    symmetries: int = typer.Option(
+        1, "--symmetries", help="8: theta averages over the 8 rotations/reflections of each "
+        "chunk (as `theta denoise --symmetries 8`); 1: off.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, for scripts."),
 ) -> None:
     """Score models against tuned classic smoothers on whole tracks with a clean truth.
@@ -59,7 +63,7 @@ def bench(
 
     request = engine.BenchRequest(
         models=models, steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
-        device=device, batch_size=batch_size, fig_dir=fig_dir,
+        device=device, batch_size=batch_size, fig_dir=fig_dir, symmetries=symmetries,
     )
     with _stdout_to_stderr(as_json):
         result = engine.run(request)

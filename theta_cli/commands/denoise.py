@@ -65,6 +65,10 @@ def denoise(
         None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
         "track per file].", show_default=False,
     ),
+    symmetries: int = typer.Option(
+        1, "--symmetries", help="8: average the model over the 8 rotations/reflections of each "
+        "chunk (8x the time); 1: off.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
 ) -> None:
     """Denoise GPS tracks with a trained model; only track-point coordinates change.
@@ -88,7 +92,8 @@ def denoise(
         jobs = outputs.plan_jobs(inputs, out, fmt, force)
         with _progress_bar("denoising") as progress:
             report = engine.denoise_with_model(
-                jobs, model, columns, steps, batch_size, device, max_gap, q1, q2, progress
+                jobs, model, columns, steps, batch_size, device, max_gap, q1, q2, progress,
+                symmetries,
             )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -86,6 +86,7 @@ class BenchRequest:
     criterion: str = "gsdc"
     record: bool = True  # append to each run's bench.csv
     charts: bool = True
+    symmetries: int = 1  # 8: theta runs with the test-time ensemble (infer.runner)
 
 
 @dataclass
@@ -414,10 +415,10 @@ def run_theta(
     cfg = model.loaded.config
     settings = DenoiseSettings(
         K=cfg.K, Q1=cfg.Q1, Q2=cfg.Q2, fix_interval_s=float(model.loaded.fix_interval_s),
-        steps=steps, batch_size=req.batch_size, device=device,
+        steps=steps, batch_size=req.batch_size, device=device, symmetries=req.symmetries,
     )
     settings.validate()
-    runner = FlowRunner(model.loaded.model, steps, req.batch_size, device)
+    runner = FlowRunner(model.loaded.model, steps, req.batch_size, device, req.symmetries)
     # One chunk through the model first: thread pools, allocators and CUDA kernels start up
     # outside the timed run, so points/s is the steady rate a long denoise gets.
     runner.displacement(np.zeros((1, cfg.K, 2)))
@@ -429,7 +430,8 @@ def run_theta(
     params = {"K": cfg.K, "Q1": cfg.Q1, "Q2": cfg.Q2,
               "fix_interval_s": settings.fix_interval_s, "passed_through": res.plan.n_passed}
     who = f"theta {model.alias}" if model.alias else "theta"
-    label = f"{who} ({steps} step{'s' if steps != 1 else ''})"
+    ensemble = f", x{req.symmetries}" if req.symmetries > 1 else ""
+    label = f"{who} ({steps} step{'s' if steps != 1 else ''}{ensemble})"
     row = _row("theta", label, params, errors, seconds, scored, classes, model=model.label,
                steps=steps)  # fmt: skip
     row.est = (lat, lon)

@@ -32,7 +32,7 @@ from theta_cli.data.geo import to_enu
 from theta_cli.infer import chunks, enu, resample
 from theta_cli.infer.formats import read_track_file, write_track_file
 from theta_cli.infer.outputs import Job
-from theta_cli.infer.runner import FlowRunner, Progress
+from theta_cli.infer.runner import ENSEMBLES, FlowRunner, Progress
 from theta_cli.infer.segments import SegmentPlan, default_max_gap, plan_segments
 from theta_cli.infer.table import ColumnNames
 from theta_cli.infer.tracks import Denoised, Points, TrackFile
@@ -53,6 +53,7 @@ class DenoiseSettings:
     batch_size: int = 256
     device: str = "cpu"
     max_gap_s: float | None = None  # None: default_max_gap(fix_interval_s)
+    symmetries: int = 1  # 8: the test-time ensemble over rotations and reflections (runner)
 
     @property
     def gap_s(self) -> float:
@@ -74,6 +75,10 @@ class DenoiseSettings:
             raise ThetaError(f"--q1/--q2: {e}") from None
         if not (math.isfinite(self.fix_interval_s) and self.fix_interval_s > 0):
             raise ThetaError(f"model fix interval {self.fix_interval_s!r} s: must be > 0")
+        if self.symmetries not in ENSEMBLES:
+            raise ThetaError(
+                f"--symmetries {self.symmetries}: expected one of {', '.join(map(str, ENSEMBLES))}"
+            )
         if self.max_gap_s is not None and not (self.max_gap_s > 0):
             raise ThetaError(f"--max-gap {self.max_gap_s}: must be > 0 seconds")
 
@@ -309,7 +314,9 @@ def denoise_files(
     read_s = [tf.read_seconds for tf in tracks]
     timings: dict[str, float] = {"read": sum(read_s)}
 
-    runner = FlowRunner(model, settings.steps, settings.batch_size, settings.device)
+    runner = FlowRunner(
+        model, settings.steps, settings.batch_size, settings.device, settings.symmetries
+    )
     results = denoise_points([tf.points for tf in tracks], runner, settings, progress, timings)
     shared = sum(v for k, v in timings.items() if k != "read")
     total_moved = sum(int(r.out.changed.sum()) for r in results) or 1
@@ -382,6 +389,7 @@ def denoise_with_model(
     q1: int | None = None,
     q2: int | None = None,
     progress: Progress | None = None,
+    symmetries: int = 1,
 ) -> DenoiseReport:
     """What ``theta denoise`` does once its options are checked: read every input (bad input is
     refused before a possibly large model loads), load ``model_ref``, denoise, write."""
@@ -402,11 +410,13 @@ def denoise_with_model(
         batch_size=batch_size,
         device=dev,
         max_gap_s=max_gap,
+        symmetries=symmetries,
     )
     settings.validate()
+    ensemble = f", ensemble of {symmetries} symmetries" if symmetries > 1 else ""
     log.info(f"model: {loaded.description} (K={settings.K}, Q1={settings.Q1}, "
              f"Q2={settings.Q2}, fix interval {settings.fix_interval_s:g} s); "
-             f"{steps} Euler step(s) on {dev}")
+             f"{steps} Euler step(s){ensemble} on {dev}")
     return denoise_files(
         jobs, loaded.model, settings, columns, progress, loaded.description, tracks
     )
