@@ -63,7 +63,12 @@ def test_parse_steps() -> None:
 
 def test_track_class() -> None:
     assert [track_class(a) for a in ("walk_3", "cycle_0012", "drive_7", "car_1", "walk")] == [
-        "walk", "cycle", "drive", None, None]
+        "walk",
+        "cycle",
+        "drive",
+        None,
+        None,
+    ]
 
 
 def test_tracks_are_whole_agents_in_time_order(tmp_path: Path) -> None:
@@ -93,11 +98,22 @@ def test_tracks_are_whole_agents_in_time_order(tmp_path: Path) -> None:
 
 def test_bench_tiny_run_table_csv_charts(models: Path, tiny_run: RunLayout, tiny_data: Path):
     run = RunLayout(models / tiny_run.name)
-    res = invoke("--models-dir", models, "bench", run.name, "--steps", "1,2")
+    res = invoke("--models-dir", models, "bench", "--no-builtin", run.name, "--steps", "1,2")
     assert res.exit_code == 0, res.output + res.stderr
     out = res.stdout
-    for needle in (*METHODS, "theta (1 step)", "theta (2 steps)", "median", "p95", "GSDC",
-                   "pts/s", "against the best baseline", "time (s)", "tuning", "baselines"):
+    for needle in (
+        *METHODS,
+        "theta (1 step)",
+        "theta (2 steps)",
+        "median",
+        "p95",
+        "GSDC",
+        "pts/s",
+        "against the best baseline",
+        "time (s)",
+        "tuning",
+        "baselines",
+    ):
         assert needle in out, needle
     # The chosen parameters of each tuned baseline are printed.
     assert "q=" in out and "r=" in out and "gate=" in out and "window=" in out
@@ -118,7 +134,8 @@ def test_bench_tiny_run_table_csv_charts(models: Path, tiny_run: RunLayout, tiny
         assert r.p95 >= r.median > 0 and r.max >= r.p95 and r.points_per_s > 0
         assert r.gsdc == pytest.approx((r.median + r.p95) / 2)
         assert r.median_gain_pct == pytest.approx(
-            100 * (r.best_baseline_median - r.median) / r.best_baseline_median)
+            100 * (r.best_baseline_median - r.median) / r.best_baseline_median
+        )
     for name in bench.CHART_NAMES:
         path = run.fig_dir / name
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -131,7 +148,9 @@ def test_bench_json_scores_what_denoise_writes(
     """--json: JSON only on stdout. The raw row is the raw files' own error on the test agents,
     and the theta row is exactly `theta denoise`'s output on the same tracks, scored."""
     run = RunLayout(models / tiny_run.name)
-    res = invoke("--models-dir", models, "bench", run.name, "--steps", "1", "--json")
+    res = invoke(
+        "--models-dir", models, "bench", "--no-builtin", run.name, "--steps", "1", "--json"
+    )
     assert res.exit_code == 0, res.output + res.stderr
     data = json.loads(res.stdout)
     assert data["data"] == f"test split of {tiny_data.resolve()}"
@@ -177,14 +196,24 @@ def test_bench_pairs(models: Path, tiny_run: RunLayout, tiny_data: Path, tmp_pat
     hold the val (or train) tracks are refused."""
     pairs = _synth(tmp_path / "other", seed=7)
     run = RunLayout(models / tiny_run.name)
-    res = invoke("--models-dir", models, "bench", run.name, "--pairs", pairs, "--json")
+    res = invoke(
+        "--models-dir", models, "bench", "--no-builtin", run.name, "--pairs", pairs, "--json"
+    )
     assert res.exit_code == 0, res.output + res.stderr
     data = json.loads(res.stdout)
     assert data["data"] == str(pairs) and data["tracks"] == 3
     assert data["tune_data"] == f"val split of {tiny_data.resolve()}"
     assert csvlog.read_bench_rows(run)[-1].data == str(pairs.resolve())
     reset_theta_globals()
-    res = invoke("--models-dir", models, "bench", run.name, "--pairs", tiny_data.parent / "raw")
+    res = invoke(
+        "--models-dir",
+        models,
+        "bench",
+        "--no-builtin",
+        run.name,
+        "--pairs",
+        tiny_data.parent / "raw",
+    )
     assert_refused(res, "overlap", "tuned on and scored")
 
 
@@ -202,7 +231,9 @@ def test_tuning_never_sees_scored_tracks(
 
     monkeypatch.setattr(tuning, "tune_all", spy)
     run = RunLayout(models / tiny_run.name)
-    result = bench.run(bench.BenchRequest([run.name], steps=[1], record=False, charts=False))
+    result = bench.run(
+        bench.BenchRequest([run.name], steps=[1], record=False, charts=False, builtin=False)
+    )
     splits = _manifest(tiny_data)["splits"]
     assert seen == [sorted(splits["val"]["agents"])]
     assert not set(seen[0]) & set(splits["test"]["agents"])
@@ -233,7 +264,17 @@ def test_model_scored_on_its_own_training_tracks_is_refused(
     raw = tiny_data.parent / "raw"
     other = _synth(models.parent / "tune", seed=3)
     reset_theta_globals()
-    res = invoke("--models-dir", models, "bench", run.name, "--pairs", raw, "--tune-pairs", other)
+    res = invoke(
+        "--models-dir",
+        models,
+        "bench",
+        "--no-builtin",
+        run.name,
+        "--pairs",
+        raw,
+        "--tune-pairs",
+        other,
+    )
     assert_refused(res, "train or val split", "never saw")
 
 
@@ -243,12 +284,15 @@ def test_model_scored_on_its_own_training_tracks_is_refused(
 def test_bad_input_is_one_line(models: Path, tiny_run: RunLayout, tmp_path: Path) -> None:
     run = tiny_run.name
     cases = [
-        (("bench", "nobody"), ("nobody: no such run",)),
-        (("bench", run, "--steps", "1,x"), ("--steps",)),
-        (("bench", run, "--steps", "0"), ("--steps", "at least 1")),
-        (("bench", run, "--pairs", tmp_path / "missing.parquet"), ("--pairs", "no such file")),
-        (("bench", run, run), ("named twice",)),
-        (("bench", run, "--device", "tpu"), ("--device",)),
+        (("bench", "--no-builtin", "nobody"), ("nobody: no such run",)),
+        (("bench", "--no-builtin", run, "--steps", "1,x"), ("--steps",)),
+        (("bench", "--no-builtin", run, "--steps", "0"), ("--steps", "at least 1")),
+        (
+            ("bench", "--no-builtin", run, "--pairs", tmp_path / "missing.parquet"),
+            ("--pairs", "no such file"),
+        ),
+        (("bench", "--no-builtin", run, run), ("named twice",)),
+        (("bench", "--no-builtin", run, "--device", "tpu"), ("--device",)),
     ]
     for args, needles in cases:
         reset_theta_globals()
@@ -269,16 +313,16 @@ def test_model_without_dataset(models: Path, tiny_run: RunLayout, tmp_path: Path
     tune = _synth(tmp_path / "tune", seed=12)
     figs = tmp_path / "figs"
     steps = [
-        (("bench", exp, "--fig-dir", figs), ("dataset was not found", "--pairs")),
-        (("bench", exp, "--pairs", pairs, "--fig-dir", figs), ("--tune-pairs",)),
-        (("bench", exp, "--pairs", pairs, "--tune-pairs", tune), ("--fig-dir",)),
+        (("bench", "--no-builtin", exp, "--fig-dir", figs), ("dataset was not found", "--pairs")),
+        (("bench", "--no-builtin", exp, "--pairs", pairs, "--fig-dir", figs), ("--tune-pairs",)),
+        (("bench", "--no-builtin", exp, "--pairs", pairs, "--tune-pairs", tune), ("--fig-dir",)),
     ]
     for args, needles in steps:
         reset_theta_globals()
         assert_refused(invoke(*args), *needles)
     reset_theta_globals()
-    res = invoke("bench", exp, "--pairs", pairs, "--tune-pairs", tune, "--fig-dir", figs,
-                 "--json")  # fmt: skip
+    res = invoke("bench", "--no-builtin", exp, "--pairs", pairs, "--tune-pairs", tune,
+                 "--fig-dir", figs, "--json")  # fmt: skip
     assert res.exit_code == 0, res.output + res.stderr
     data = json.loads(res.stdout)
     assert data["bench_csv"] == [] and data["tune_data"] == str(tune)

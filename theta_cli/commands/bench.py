@@ -19,9 +19,10 @@ _COMPARE_OUT = Path("theta-compare.png")
 
 
 def bench(
-    models: list[str] = typer.Argument(
-        ..., metavar="MODEL...", help="Runs (their best checkpoint), checkpoint .pt files or "
-        "exported model directories.", show_default=False,
+    models: list[str] | None = typer.Argument(
+        None, metavar="[MODEL]...", help="Runs (their best checkpoint), checkpoint .pt files or "
+        "exported model directories; the built-in model is added unless --no-builtin.",
+        show_default=False,
     ),
     steps: str = typer.Option(
         str(flow.DEFAULT_STEPS), "--steps", help="Euler steps, one count or a comma list "
@@ -48,6 +49,9 @@ def bench(
         1, "--symmetries", help="8: theta averages over the 8 rotations/reflections of each "
         "chunk (as `theta denoise --symmetries 8`); 1: off.",
     ),
+    builtin: bool = typer.Option(
+        True, "--builtin/--no-builtin", help="Also bench the built-in default model.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, for scripts."),
 ) -> None:
     """Score models against tuned classic smoothers on whole tracks with a clean truth.
@@ -62,8 +66,9 @@ def bench(
     from theta_cli.eval import bench as engine
 
     request = engine.BenchRequest(
-        models=models, steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
+        models=models or [], steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
         device=device, batch_size=batch_size, fig_dir=fig_dir, symmetries=symmetries,
+        builtin=builtin,
     )
     with _stdout_to_stderr(as_json):
         result = engine.run(request)

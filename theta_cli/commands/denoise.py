@@ -29,9 +29,10 @@ def denoise(
         ..., metavar="INPUT...", help="Track files (.gpx, .fit, .csv, .parquet) or directories.",
         show_default=False,
     ),
-    model: str = typer.Option(
-        ..., "--model", help="Run name or path (its best checkpoint), a checkpoint .pt, or an "
-        "exported model directory.", show_default=False,
+    model: str | None = typer.Option(
+        None, "--model", help="Run name or path (its best checkpoint), a checkpoint .pt, or an "
+        "exported model directory [default: the built-in model, trained on synthetic motion].",
+        show_default=False,
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Output file (one input) or directory (several inputs). Required.",

@@ -74,8 +74,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        os.chmod(tmp, _new_file_mode(target))
         yield tmp
+        # After the writer: some (safetensors) replace the file, which would drop a mode set
+        # before.
+        os.chmod(tmp, _new_file_mode(target))
         with open(tmp, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())

@@ -87,6 +87,7 @@ class BenchRequest:
     record: bool = True  # append to each run's bench.csv
     charts: bool = True
     symmetries: int = 1  # 8: theta runs with the test-time ensemble (infer.runner)
+    builtin: bool = True  # also bench the built-in default model (when it is installed)
 
 
 @dataclass
@@ -202,6 +203,17 @@ def _run_of(path: Path) -> RunLayout | None:
     except (ThetaError, ValueError):
         return None
     return run if run.log_dir.is_dir() else None
+
+
+def with_builtin(refs: Sequence[str], builtin: bool) -> list[str]:
+    """The models to bench: those given, then the built-in default model (alone when none is
+    given), so every bench shows how a user's model compares with the shipped one."""
+    from theta_cli.runs.find import BUILTIN, WEIGHTS_FILE, builtin_dir
+
+    refs = list(refs)
+    if builtin and BUILTIN not in refs and (builtin_dir() / WEIGHTS_FILE).is_file():
+        refs.append(BUILTIN)
+    return refs
 
 
 def load_models(refs: Sequence[str]) -> list[Model]:
@@ -480,7 +492,7 @@ def run(req: BenchRequest, log: Callable[[str], None] | None = None) -> BenchRes
     if req.batch_size < 1:
         raise ThetaError(f"--batch-size {req.batch_size}: must be at least 1")
     device = str(pick_device(req.device))
-    models = load_models(req.models)
+    models = load_models(with_builtin(req.models, req.builtin))
     runs = [m.run for m in models if m.run is not None]
     fig_dir = req.fig_dir if req.fig_dir is not None else (runs[0].fig_dir if runs else None)
     if req.charts and fig_dir is None:

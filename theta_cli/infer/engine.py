@@ -380,7 +380,7 @@ def _warn_passed(job: Job, res: PointsResult) -> None:
 
 def denoise_with_model(
     jobs: Sequence[Job],
-    model_ref: str,
+    model_ref: str | None,
     columns: ColumnNames | None = None,
     steps: int = 10,
     batch_size: int = 256,

@@ -172,12 +172,14 @@ def _exported_config(model_dir: Path) -> TrainConfig:
         raise ThetaError(format_validation_error(e, str(path))) from None
 
 
-def load_model(ref: str | os.PathLike[str]) -> LoadedModel:
-    """Resolve ``ref`` (run name or path, checkpoint file, exported directory) and load it."""
+def load_model(ref: str | os.PathLike[str] | None = None) -> LoadedModel:
+    """Resolve ``ref`` (run name or path, checkpoint file, exported directory; None: the
+    built-in default model) and load it."""
     from theta_cli.runs import find
 
     kind, path, why = find.resolve_model_ref(ref)
     if kind == "export":
-        return LoadedModel(model_const(path), _exported_config(path), path, f"export {path}")
+        shown = why if ref is None or str(ref) == find.BUILTIN else f"export {path}"
+        return LoadedModel(model_const(path), _exported_config(path), path, shown)
     model, cfg = model_from_checkpoint(path)
     return LoadedModel(model, cfg.train_config(), path, why)

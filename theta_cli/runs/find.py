@@ -34,11 +34,29 @@ def resolve_checkpoint(target: str, name: str | None) -> Path:
     return path
 
 
+#: The name of the model shipped inside the package (``theta_cli/builtin/default``), used
+#: when no model is given.
+BUILTIN = "builtin"
+
+
+def builtin_dir() -> Path:
+    """The built-in default model: an exported directory inside the installed package."""
+    from importlib import resources
+
+    return Path(str(resources.files("theta_cli.builtin").joinpath("default")))
+
+
 def resolve_model_ref(
-    ref: str | os.PathLike[str],
+    ref: str | os.PathLike[str] | None,
 ) -> tuple[Literal["export", "checkpoint"], Path, str]:
     """``ref`` as (kind, path, description): an exported directory (``model.safetensors``
-    inside), a checkpoint file, or a run, whose best checkpoint (``runs.best``) is taken."""
+    inside), a checkpoint file, or a run, whose best checkpoint (``runs.best``) is taken.
+    None (or ``builtin``) is the built-in default model."""
+    if ref is None or (str(ref) == BUILTIN and not Path(BUILTIN).exists()):
+        d = builtin_dir()
+        if not (d / WEIGHTS_FILE).is_file():
+            raise ThetaError(f"{d}: the built-in model is missing from this installation")
+        return "export", d, "the built-in default model"
     p = Path(ref)
     if p.is_dir() and (p / WEIGHTS_FILE).is_file():
         return "export", p, f"exported model {p}"
