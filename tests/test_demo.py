@@ -58,10 +58,13 @@ def test_the_wheel_holds_what_the_demo_needs(tmp_path: Path) -> None:
     code = (
         "import theta_cli, theta_cli.cli\n"
         "from theta_cli import demo\n"
+        "from theta_cli.runs.find import builtin_dir\n"
         "print(theta_cli.__file__)\n"
         "print(demo.recipe()['hidden'])\n"
+        "print((builtin_dir() / 'model.safetensors').stat().st_size > 1e6)\n"
     )
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)})
-    where, hidden = got.stdout.split()
+    where, hidden, has_builtin = got.stdout.split()
     assert where.startswith(str(target)) and hidden == "64", got.stderr
+    assert has_builtin == "True", "the wheel ships the built-in model"
