@@ -4,9 +4,7 @@ much, and which run is best. Thin: parse, validate, call the engine, print.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -70,7 +68,7 @@ def bench(
         device=device, batch_size=batch_size, fig_dir=fig_dir, symmetries=symmetries,
         builtin=builtin,
     )
-    with _stdout_to_stderr(as_json):
+    with logs.stdout_to_stderr(as_json):
         result = engine.run(request)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
@@ -82,21 +80,6 @@ def bench(
         log.info(f"appended to {path}")
     for path in result.charts:
         log.info(f"wrote {path}")
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """With --json, stdout carries the JSON only: log lines go to stderr meanwhile."""
-    if not active:
-        yield
-        return
-    import sys
-
-    logs.console.file = sys.stderr
-    try:
-        yield
-    finally:
-        logs.console.file = None  # type: ignore[assignment]  # back to the current stdout
 
 
 def compare(

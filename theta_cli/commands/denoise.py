@@ -89,7 +89,7 @@ def denoise(
         if q is not None and q < 0:
             raise ThetaError(f"{name} {q}: must be >= 0")
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
-    with _stdout_to_stderr(as_json):
+    with logs.stdout_to_stderr(as_json):
         jobs = outputs.plan_jobs(inputs, out, fmt, force)
         with _progress_bar("denoising") as progress:
             report = engine.denoise_with_model(
@@ -100,21 +100,6 @@ def denoise(
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """With --json, stdout carries the JSON only: log lines go to stderr meanwhile."""
-    if not active:
-        yield
-        return
-    import sys
-
-    logs.console.file = sys.stderr
-    try:
-        yield
-    finally:
-        logs.console.file = None  # type: ignore[assignment]  # back to the current stdout
 
 
 @contextlib.contextmanager

@@ -13,8 +13,10 @@ Extras on a record:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from logging.handlers import MemoryHandler
 from pathlib import Path
 
@@ -93,6 +95,19 @@ def setup(verbose: bool = False) -> logging.Logger:
     log.addHandler(ch)
     log.addHandler(_startup_buffer())
     return log
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With ``--json``, stdout carries the JSON only: the console's lines go to stderr meanwhile."""
+    if not active:
+        yield
+        return
+    console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console.file = None  # type: ignore[assignment]  # back to the current stdout
 
 
 def quiet() -> None:
