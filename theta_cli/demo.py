@@ -168,13 +168,14 @@ def _denoise_sample(root: Path, data: DatasetLayout, result: DemoResult) -> None
     """The dataset's first test track, as its noisy fixes in a CSV, denoised to GPX."""
     import pandas as pd
 
-    from theta_cli.data.rawio import list_raw_files, read_raw
+    from theta_cli.data.rawio import read_raw
+    from theta_cli.eval.bench_data import read_dataset
     from theta_cli.infer import engine, outputs
 
     assert result.run is not None
-    manifest = json.loads(data.manifest_path.read_text(encoding="utf-8"))
-    first = sorted(manifest["splits"]["test"]["agents"])[0]
-    for path in list_raw_files(data.root / "raw"):
+    dataset = read_dataset(data.root)  # the manifest's splits and raw files, as bench reads them
+    first = sorted(dataset.splits["test"])[0]
+    for path in dataset.raw_files:
         t = read_raw(path)
         keep = t.agent == first
         if keep.any():

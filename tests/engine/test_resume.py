@@ -446,14 +446,15 @@ def test_resume_removes_temp_files_of_killed_writes_and_info_reports_them(
         run.log_dir / ".config.json.zz99yy88.tmp": b"{",
         run.fig_dir / ".loss-ckpt.png.q1w2e3r4.tmp": b"\x89PNG",
     }
-    live = run.log_dir / ".byte_wise_err.csv.m5n6b7v8.tmp"  # eval-bytes writes without the lock
-    for path, data in {**planted, live: b"ckpt"}.items():
+    # eval-bytes and bench write their CSVs without the run lock: these may be live
+    live = [run.log_dir / n for n in (".byte_wise_err.csv.m5n6b7v8.tmp", ".bench.csv.p0o9i8u7.tmp")]
+    for path, data in {**planted, **{p: b"ckpt" for p in live}}.items():
         path.write_bytes(data)
     shown = json.loads(invoke("info", str(run.root), "--json").stdout)["temp_files"]
-    assert sorted(f["path"] for f in shown) == sorted(str(p) for p in [*planted, live])
+    assert sorted(f["path"] for f in shown) == sorted(str(p) for p in [*planted, *live])
     human = invoke("info", str(run.root))
-    assert "5 temporary file(s) left by an interrupted write" in " ".join(human.stdout.split())
+    assert "6 temporary file(s) left by an interrupted write" in " ".join(human.stdout.split())
     resumed = invoke("resume", run.ckpt_path(1, 4), "--epochs", "2")
     assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
     assert "removed 4 temporary file(s)" in resumed.stdout
-    assert not any(p.exists() for p in planted) and live.exists()
+    assert not any(p.exists() for p in planted) and all(p.exists() for p in live)

@@ -21,7 +21,7 @@ from typing import Any
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import BYTE_CSV, RunLayout
+from theta_cli.core.layout import BENCH_CSV, BYTE_CSV, RunLayout
 
 
 def holder_path(path: Path) -> Path:
@@ -45,10 +45,23 @@ def describe(holder: dict[str, Any] | None) -> str:
     )
 
 
+#: How long an append to a run's log CSV waits for another one (they take milliseconds).
+LOG_APPEND_WAIT_S = 60.0
+#: Files eval-bytes and bench write without the run lock (they may run while training does):
+#: their temporary files may be live, so they are never the run lock holder's to remove.
+_UNLOCKED_WRITES = (BYTE_CSV, BENCH_CSV, "byte-err", "bench-")
+
+
 def _written_unlocked(target: str) -> bool:
-    """eval-bytes writes byte_wise_err.csv and its charts without the run lock (it may run while
-    training does), so its temporary files may be live: never the run lock holder's to remove."""
-    return target.startswith((BYTE_CSV, "byte-err"))
+    return target.startswith(_UNLOCKED_WRITES)
+
+
+@contextlib.contextmanager
+def log_append(csv_path: Path) -> Iterator[dict[str, Any]]:
+    """Serialise appends to one of a run's log CSVs across processes (waits, then refuses)."""
+    with hold(csv_path.with_name(f".{csv_path.name}.lock"), what=csv_path.name,
+              timeout=LOG_APPEND_WAIT_S) as mine:  # fmt: skip
+        yield mine
 
 
 @contextlib.contextmanager

@@ -46,7 +46,6 @@ BASELINE_LABELS = {"raw": "raw (noisy)", "rts": "RTS", "robust_rts": "robust RTS
                    "savgol": "Savitzky-Golay"}  # fmt: skip
 #: The baselines theta is compared with: the best of them on each metric (raw is not a method).
 COMPARED = ("rts", "robust_rts", "savgol")
-CSV_LOCK_WAIT_S = 60.0
 CHART_NAMES = ("bench-cdf.png", "bench-bars.png", "bench-example.png")
 METRICS = ("mean", "median", "p95", "rmse", "max", "gsdc")
 
@@ -597,8 +596,7 @@ def record(
         if m.run is None:
             continue
         mine = [r for r in rows if r.is_theta and r.model == m.label]
-        with lock.hold(m.run.log_dir / f".{m.run.bench_csv.name}.lock",
-                       what=m.run.bench_csv.name, timeout=CSV_LOCK_WAIT_S):  # fmt: skip
+        with lock.log_append(m.run.bench_csv):
             for r in sorted(mine, key=lambda r: steps.index(r.steps)):
                 csvlog.append_bench_row(m.run, csvlog.BenchRow(
                     time=stamp, ckpt_name=m.ckpt_name, steps=int(r.steps or 0), data=data,

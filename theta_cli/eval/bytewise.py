@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     import torch
 
 MODES = ("velocity", "denoise")
-CSV_LOCK_WAIT_S = 60.0
 DEFAULT_BATCH = 256
 WORST_SHOWN = 3
 
@@ -278,6 +277,5 @@ def evaluate(
 def record(run: RunLayout, row: csvlog.ByteRow) -> None:
     """Append ``row`` to the run's byte_wise_err.csv under the CSV lock."""
     # Two eval-bytes on one run must not lose each other's row: appends wait for each other.
-    with lock.hold(run.log_dir / f".{run.byte_csv.name}.lock", what=run.byte_csv.name,
-                   timeout=CSV_LOCK_WAIT_S):
+    with lock.log_append(run.byte_csv):
         csvlog.append_byte_row(run, row)
