@@ -89,6 +89,10 @@ def process_group(dist: Dist, device: torch.device, timeout_s: float) -> Iterato
     try:
         yield
     finally:
+        # Leave together: a rank that tears the group down while a peer still talks to it can
+        # make gloo abort the peer. After a failure the barrier fails fast (the peer is gone).
+        with contextlib.suppress(Exception):
+            tdist.barrier()
         with contextlib.suppress(Exception):  # a peer may be gone already
             tdist.destroy_process_group()
 
