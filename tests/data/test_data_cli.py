@@ -205,6 +205,7 @@ def test_raw_inside_the_replaced_outputs_is_refused(synth_raw: Path, theta_env: 
         (("--format", "xlsx"), ("--format",)),
         (("--missing-rate", "0.9"), ("--missing-rate",)),
         (("--agents", "0"), ("--agents",)),
+        (("--motion", "zigzag"), ("--motion", "curvy", "legs")),
     ],
 )
 def test_bad_synth_options(theta_env: Path, args, needles) -> None:

@@ -20,13 +20,13 @@ from theta_cli.data.synth import SynthConfig, synthesize
 
 WHITE_ONLY = {"white_sigma": 4.0, "drift_sigma": 0.0, "outlier_rate": 0.0}
 
-#: sha256 of `synthesize(SynthConfig(agents=3, points=120, files=1, seed=5, format="csv"))`,
-#: recorded with the code from before `vary_noise` existed. If numpy's Generator streams or
-#: pymap3d's arithmetic change, these change too: re-record them only after checking that.
+#: sha256 of `synthesize(SynthConfig(agents=3, points=120, files=1, seed=5, format="csv"))`'s
+#: raw data and noise file, recorded with the code from before `vary_noise` and the curvy motion
+#: existed (`--motion legs` is that generator). If numpy's Generator streams or pymap3d's
+#: arithmetic change, these change too: re-record them only after checking that.
 GOLDEN_FILES = {
     "noise_model.json": "8e6b52d19ff6fc341601bdb6cd2e8ac7034b548d3df5cc94bf99f13de52c817e",
     "part-0000.csv": "1e89fff90d81ba187541c2194cee13bd41c9976d8bc19bd86391e2e5f189c9e4",
-    "synth.json": "2732c46f3665257f91990e3a07de6bb5bacbba83a34d21db8ee1994aa2f6a83e",
 }
 #: sha256 of `NoiseModel(outlier_rate=0.02).sample(1.01 * arange(500), default_rng([7, 1]))
 #: .total`, recorded the same way (16 outlier fixes).
@@ -48,12 +48,19 @@ def _agent_std(df: pd.DataFrame) -> dict[str, float]:
 
 
 def test_off_by_default_and_byte_identical_to_before(theta_env: Path) -> None:
-    synthesize(SynthConfig(agents=3, points=120, files=1, seed=5, format="csv"), theta_env / "a")
-    assert _hashes(theta_env / "a") == GOLDEN_FILES
+    cfg = SynthConfig(agents=3, points=120, files=1, seed=5, format="csv", motion="legs")
+    synthesize(cfg, theta_env / "a")
+    assert {k: v for k, v in _hashes(theta_env / "a").items() if k in GOLDEN_FILES} == GOLDEN_FILES
     result = invoke("data", "synth", "--out", "b", "--agents", "3", "--points", "120", "--files",
-                    "1", "--seed", "5", "--format", "csv", "--vary-noise", "0")  # fmt: skip
+                    "1", "--seed", "5", "--format", "csv", "--vary-noise", "0",
+                    "--motion", "legs")  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert _hashes(theta_env / "b") == GOLDEN_FILES
+    assert _hashes(theta_env / "b") == _hashes(theta_env / "a")
+    # The default motion is another generator: same noise file, other tracks.
+    synthesize(cfg.model_copy(update={"motion": "curvy"}), theta_env / "c")
+    curvy = _hashes(theta_env / "c")
+    assert curvy["noise_model.json"] == GOLDEN_FILES["noise_model.json"]
+    assert curvy["part-0000.csv"] != GOLDEN_FILES["part-0000.csv"]
     draw = NoiseModel(outlier_rate=0.02).sample(1.01 * np.arange(500.0),
                                                 np.random.default_rng([7, 1]))  # fmt: skip
     assert hashlib.sha256(draw.total.tobytes()).hexdigest() == GOLDEN_SAMPLE

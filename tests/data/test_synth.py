@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pymap3d
 import pytest
 
 from theta_cli.core.errors import ThetaError
+from theta_cli.data.motion import MODES, MOTIONS, make_track, ou
 from theta_cli.data.noise import NOISE_FILE, NoiseModel, ar1_drift
 from theta_cli.data.rawio import RAW_COLUMNS
 from theta_cli.data.synth import SYNTH_FILE, SynthConfig, synthesize
@@ -65,6 +67,47 @@ def test_raw_contract_and_realistic_motion(tmp_path: Path) -> None:
     # Missing fixes: some gaps of about 2 s exist somewhere.
     gaps = np.concatenate([np.diff(g["timestamp"].to_numpy()) for _, g in df.groupby("agent")])
     assert (gaps > 1.5).sum() > 0
+
+
+def test_ou_matches_its_parameters() -> None:
+    x = ou(400_000, 2.0, 10.0, np.random.default_rng(0))
+    assert x.std() == pytest.approx(2.0, rel=0.03)
+    rho = np.mean(x[:-10] * x[10:]) / np.mean(x * x)
+    assert rho == pytest.approx(np.exp(-1.0), abs=0.03)
+    starts = np.array([ou(3, 2.0, 10.0, np.random.default_rng(s))[0] for s in range(4000)])
+    assert starts.std() == pytest.approx(2.0, rel=0.05)  # x_0 already stationary
+
+
+def _cruise_stats(motion: str) -> tuple[float, float]:
+    """Over many drive agents: median heading change over 20 s and median relative speed spread
+    over 20 s, both in windows where the agent cruises (no stop, no turn)."""
+    turns, spreads = [], []
+    for seed in range(30):
+        t = make_track(1200, np.random.default_rng([11, seed]), 0.0, 0.0, 0.0,
+                       mode=MODES[2], motion=motion)  # fmt: skip
+        v = np.diff(np.c_[t.east, t.north], axis=0)
+        speed = np.hypot(*v.T)
+        heading = np.unwrap(np.arctan2(v[:, 0], v[:, 1]))
+        for i in range(0, len(v) - 20, 20):
+            s, h = speed[i : i + 20], heading[i : i + 20]
+            if s.min() > 3.0 and np.abs(np.diff(h)).max() < np.deg2rad(3.0):
+                turns.append(abs(h[-1] - h[0]))
+                spreads.append(s.std() / s.mean())
+    return float(np.rad2deg(np.median(turns))), float(np.median(spreads))
+
+
+def test_curvy_motion_bends_and_varies_speed_within_legs() -> None:
+    legs_turn, legs_spread = _cruise_stats("legs")
+    curvy_turn, curvy_spread = _cruise_stats("curvy")
+    assert legs_turn < 3.0 and legs_spread < 0.01  # the old legs: ruler-straight, one speed
+    assert curvy_turn > 2 * legs_turn and curvy_turn > 4.0  # curvy roads
+    assert curvy_spread > 3 * legs_spread and curvy_spread > 0.02  # speed wanders
+
+
+def test_unknown_motion_is_refused() -> None:
+    with pytest.raises(ValueError, match="motion 'zigzag'"):
+        make_track(10, np.random.default_rng(0), 0.0, 0.0, 0.0, motion="zigzag")
+    assert typing.get_args(SynthConfig.model_fields["motion"].annotation) == MOTIONS
 
 
 def test_ar1_drift_matches_its_parameters() -> None:

@@ -231,6 +231,7 @@ def _snapshot(run: RunLayout) -> dict[Path, int]:
         (["--set", "hidden=32"], ("hidden: cannot change on resume", "architecture")),
         (["--set", "lr=0.1"], ("lr: cannot change on resume", "optimizer")),
         (["--set", "seed=3"], ("seed: cannot change on resume", "order")),
+        (["--set", "t_weight=2"], ("t_weight: cannot change on resume", "objective")),
         (["--set", "bogus=3"], ("bogus: unknown field",)),
         (["--epochs", "0"], ("epochs=0",)),
     ],

@@ -366,3 +366,30 @@ def test_non_finite_weights_or_acc_write_no_checkpoint(
     run = only_run(theta_env / "m")
     assert run.checkpoints() == [] and not run.train_csv.exists()
     assert_unlocked(run)
+
+
+def test_t_weight_weights_each_sample_by_its_t() -> None:
+    """t_weight p: the loss is mean((p+1) t^p * huber(err)); p = 0 is the spec's plain mean."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from theta_cli.core.config import TrainConfig
+
+    vb = torch.tensor([[[3.0, 4.0]], [[0.6, 0.8]]])  # errors 5 m and 1 m against a zero model
+    tb = torch.tensor([0.9, 0.1])
+
+    def loss(p: float) -> float:
+        ns = SimpleNamespace(
+            model=lambda x, t: torch.zeros_like(x), device=torch.device("cpu"), autocast=False,
+            state=SimpleNamespace(delta_curr=2.0), config=SimpleNamespace(t_weight=p),
+        )
+        return float(train_loop.TrainingRecipe.loss(ns, torch.zeros_like(vb), vb, tb))
+
+    huber = F.huber_loss(torch.tensor([5.0, 1.0]), torch.zeros(2), delta=2.0, reduction="none")
+    assert loss(0.0) == pytest.approx(float(huber.mean()))
+    weights = 3.0 * tb**2
+    assert loss(2.0) == pytest.approx(float((weights * huber).mean()))
+    assert loss(2.0) > loss(0.0)  # the big error sits at t = 0.9, which now counts more
+    with pytest.raises(ValueError, match="t_weight"):
+        TrainConfig(t_weight=-1.0)

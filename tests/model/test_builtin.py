@@ -42,7 +42,7 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from theta_cli.data.synth import SynthConfig, synthesize
 
     base = tmp_path_factory.mktemp("builtin_pairs")
-    # Agents with seeds the model never saw (it trained on seed 0): one set to tune RTS on,
+    # Agents with seeds the model never saw (it trained on seed 2026): one set to tune RTS on,
     # one to score.
     synthesize(SynthConfig(agents=6, points=1200, files=1, seed=1234), base / "tune")
     synthesize(SynthConfig(agents=6, points=1200, files=1, seed=4321), base / "score")

@@ -79,6 +79,10 @@ def synth(
     missing_rate: float = typer.Option(
         D.MISSING_RATE, "--missing-rate", help="Fraction of lost fixes."
     ),
+    motion: str = typer.Option(
+        D.MOTION, "--motion", help=f"Motion model: {' or '.join(D.MOTIONS)} (curvy: smooth "
+        "random curvature and speed wander; legs: the older near-straight legs)."
+    ),
     white_sigma: float = _WHITE_SIGMA,
     drift_sigma: float = _DRIFT_SIGMA,
     drift_tau: float = _DRIFT_TAU,
@@ -105,7 +109,7 @@ def synth(
     cfg = _validated(
         SynthConfig, "synth", agents=agents, points=points, files=files, seed=seed,
         format=format, center_lat=center_lat, center_lon=center_lon, radius=radius,
-        jitter=jitter, missing_rate=missing_rate,
+        jitter=jitter, missing_rate=missing_rate, motion=motion,
     )
     with Progress(console=logs.console, transient=True, disable=_quiet()) as bar:
         task = bar.add_task("synth", total=cfg.agents)

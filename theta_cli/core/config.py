@@ -118,6 +118,10 @@ class TrainConfig(BaseModel):
     ema_decay: float = Field(
         0.0, ge=0.0, lt=1.0, description="EMA of the weights for eval and export; 0 = off"
     )
+    t_weight: float = Field(
+        0.0, ge=0.0, le=8.0, description="weight each sample's loss by (p+1)*t^p, p = this: "
+        "more weight near t = 1, the raw end the first Euler step starts from; 0 = uniform",
+    )
     dist_timeout_s: float = Field(
         300.0, gt=0.0, description="torchrun: seconds a collective may wait for the other ranks"
     )

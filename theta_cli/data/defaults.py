@@ -26,6 +26,9 @@ CENTER_LON = 11.575
 RADIUS_M = 5000.0
 JITTER_S = 0.05
 MISSING_RATE = 0.01
+#: Motion models of data.motion: curvy legs (the default) or the older near-straight legs.
+MOTIONS = ("curvy", "legs")
+MOTION = MOTIONS[0]
 
 # --- synth: the noise (NoiseModel) -------------------------------------------------------------
 WHITE_SIGMA_M = 4.0

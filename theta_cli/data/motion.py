@@ -1,9 +1,19 @@
-"""Realistic clean tracks in local metres: travel modes, straight legs joined by turns, speed
-changes and stops, sampled at 1 Hz with timing jitter and missing fixes.
+"""Realistic clean tracks in local metres: travel modes, legs joined by turns, speed changes
+and stops, sampled at 1 Hz with timing jitter and missing fixes.
 
-A track is built from *legs* (cruise at a target speed with a little heading wander, then a
-turn or a stop). Speeds are smoothed with a moving average whose width is the mode's
-acceleration time, so speed changes are ramps, not steps. Everything is vectorised per agent.
+A track is built from *legs* (cruise at a target speed, then a turn or a stop). Speeds are
+smoothed with a moving average whose width is the mode's acceleration time, so speed changes
+are ramps, not steps. Everything is vectorised per agent.
+
+Two motion models (``MOTIONS``):
+
+- ``curvy`` (the default): within a leg the heading rate is a smooth random process (an
+  Ornstein-Uhlenbeck curvature with the mode's own spread and correlation time: curvy roads,
+  winding paths, a walker who meanders) and the speed wanders around the leg's target (another
+  OU process), so no stretch is a ruler-straight line at one speed.
+- ``legs``: the generator of theta 0.x before it: near-straight legs (a white heading wander of
+  0.5 deg per fix) at constant speed. Kept so older datasets and recipes can be rebuilt byte for
+  byte.
 """
 
 from __future__ import annotations
@@ -11,6 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
+
+from theta_cli.data import defaults as D
 
 
 @dataclass(frozen=True)
@@ -23,14 +36,24 @@ class Mode:
     stop_s: tuple[float, float]  # range of stop durations, s
     accel_s: int  # seconds to ramp between speeds
     turn_rate: float  # max heading rate in a turn, deg/s
+    # The curvy model only: curvature (heading rate) and relative speed wander within a leg.
+    curve_sd: float  # stationary std of the heading rate, deg/s
+    curve_tau: float  # its correlation time, s
+    speed_cv: float  # stationary std of speed / target speed
+    speed_tau: float  # its correlation time, s
 
 
+# Curvature: heading spread over a minute ~ curve_sd * sqrt(2 * curve_tau * 60): about 50 deg for
+# a meandering walker, 50 deg for a cyclist, 40 deg for a car (curvy roads, radius ~700 m at
+# 1 sigma and 12 m/s). Each agent scales curve_sd by its own factor in [0.25, 1.5].
 MODES: tuple[Mode, ...] = (
-    Mode("walk", 1.4, 0.2, (30.0, 180.0), 0.15, (5.0, 40.0), 2, 45.0),
-    Mode("cycle", 5.0, 1.0, (20.0, 120.0), 0.20, (5.0, 30.0), 4, 30.0),
-    Mode("drive", 12.0, 4.0, (15.0, 90.0), 0.30, (10.0, 45.0), 8, 15.0),
+    Mode("walk", 1.4, 0.2, (30.0, 180.0), 0.15, (5.0, 40.0), 2, 45.0, 2.0, 5.0, 0.10, 10.0),
+    Mode("cycle", 5.0, 1.0, (20.0, 120.0), 0.20, (5.0, 30.0), 4, 30.0, 1.5, 10.0, 0.12, 15.0),
+    Mode("drive", 12.0, 4.0, (15.0, 90.0), 0.30, (10.0, 45.0), 8, 15.0, 1.0, 15.0, 0.15, 20.0),
 )
 MODE_WEIGHTS = (0.3, 0.3, 0.4)
+MOTIONS = D.MOTIONS
+DEFAULT_MOTION = D.MOTION
 
 
 @dataclass(frozen=True)
@@ -39,6 +62,17 @@ class Track:
     times: np.ndarray  # seconds since the agent's start, increasing, jittered
     east: np.ndarray  # metres from the dataset centre
     north: np.ndarray
+
+
+def ou(n: int, sigma: float, tau: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` 1 Hz samples of a stationary Ornstein-Uhlenbeck process (std ``sigma``, correlation
+    time ``tau`` seconds): x_i = phi x_(i-1) + sqrt(1 - phi^2) sigma e_i, phi = exp(-1 / tau)."""
+    phi = float(np.exp(-1.0 / tau))
+    eps = rng.normal(0.0, 1.0, size=n)
+    # lfilter runs the recursion in C; x_0 is drawn from the stationary law itself.
+    drive = eps * (sigma * np.sqrt(1.0 - phi * phi))
+    drive[0] = eps[0] * sigma
+    return lfilter([1.0], [1.0, -phi], drive)
 
 
 def _legs(mode: Mode, seconds: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -73,13 +107,25 @@ def make_track(
     jitter_s: float,
     missing_rate: float,
     mode: Mode | None = None,
+    motion: str = DEFAULT_MOTION,
 ) -> Track:
     """One agent: ``n_fixes`` fixes of a clean track starting within ``radius`` of the centre."""
+    if motion not in MOTIONS:
+        raise ValueError(f"motion {motion!r}: expected one of {', '.join(MOTIONS)}")
     if mode is None:
         mode = MODES[int(rng.choice(len(MODES), p=MODE_WEIGHTS))]
     # Enough 1 Hz seconds that n_fixes survive the dropped fixes (5 % + 64 s of margin).
     seconds = int(n_fixes / (1.0 - missing_rate) * 1.05) + 64
     target, rate = _legs(mode, seconds, rng)
+    if motion == "curvy":
+        # Curvature and speed wander only while moving: a stopped agent keeps its heading.
+        moving = target > 0.0
+        # Each agent's own road network: from near-straight streets (x0.25) to winding paths.
+        curviness = float(np.exp(rng.uniform(np.log(0.25), np.log(1.5))))
+        curve_sd = mode.curve_sd * curviness
+        rate = rate + moving * np.deg2rad(ou(seconds, curve_sd, mode.curve_tau, rng))
+        wobble = np.clip(1.0 + ou(seconds, mode.speed_cv, mode.speed_tau, rng), 0.2, None)
+        target = target * wobble
     kernel = np.ones(mode.accel_s) / mode.accel_s
     speed = np.convolve(np.concatenate([np.full(mode.accel_s, target[0]), target]), kernel)
     speed = speed[mode.accel_s : mode.accel_s + seconds]

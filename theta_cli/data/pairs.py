@@ -1,10 +1,11 @@
 """`theta data pairs`: raw pairs from a user's own tracks, noised with the synth noise model.
 
-Synth motion is walking, cycling and driving on straight legs; a user's own tracks (GPX, FIT,
-CSV, parquet, read by the `theta denoise` readers) teach a model their own kind of motion. Each
-input track becomes one agent: its fixes are the clean columns, and ``NoiseModel`` noise, added
-in ENU metres about the track's first fix, gives the noisy ``_n`` columns. Agent ``i`` draws from
-``default_rng([seed, i])``, as in synth, so the same seed gives byte-identical files.
+Synth motion is walking, cycling and driving on synthetic legs and turns; a user's own tracks
+(GPX, FIT, CSV, parquet, read by the `theta denoise` readers) teach a model their own kind of
+motion. Each input track becomes one agent: its fixes are the clean columns, and ``NoiseModel``
+noise, added in ENU metres about the track's first fix, gives the noisy ``_n`` columns. Agent
+``i`` draws from ``default_rng([seed, i])``, as in synth, so the same seed gives byte-identical
+files.
 
 Fixes with a non-finite coordinate or no time are dropped, tracks are sorted by time (stable)
 and a repeated timestamp keeps its first fix; a track left with fewer than 2 fixes is skipped.

@@ -46,6 +46,10 @@ class SynthConfig(BaseModel):
     radius: float = Field(D.RADIUS_M, ge=0.0, description="agents start within this many metres")
     jitter: float = Field(D.JITTER_S, ge=0.0, le=0.2, description="fix-time jitter std, seconds")
     missing_rate: float = Field(D.MISSING_RATE, ge=0.0, le=0.5, description="fraction lost")
+    motion: Literal["curvy", "legs"] = Field(
+        D.MOTION, description="curvy: smooth random curvature and speed wander within legs; "
+        "legs: the older near-straight legs at constant speed"
+    )
 
     @field_validator("files")
     @classmethod
@@ -69,7 +73,9 @@ class SynthSummary:
 def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, dict]:
     """Rows of agent ``index``: its mode and the six raw columns as numpy arrays."""
     rng = np.random.default_rng([cfg.seed, index])
-    track = make_track(cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate)
+    track = make_track(
+        cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate, motion=cfg.motion
+    )
     n = len(track.times)
     noisy = noise.sample(track.times, rng).total
     start = BASE_EPOCH + float(rng.integers(0, 86_400))

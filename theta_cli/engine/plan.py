@@ -53,6 +53,7 @@ _FROZEN_REASONS = {
     },
     "cpu": "the RNG state and optimizer state belong to the device the run was started on",
     "ema_decay": "the checkpoint's weight average was built with it",
+    "t_weight": "the loss so far was weighted with it; another weighting is another objective",
 }
 
 

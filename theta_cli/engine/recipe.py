@@ -333,7 +333,8 @@ class TrainingRecipe:
     # ---- one optimizer step -----------------------------------------------------------------
 
     def loss(self, xb: torch.Tensor, vb: torch.Tensor, tb: torch.Tensor) -> torch.Tensor:
-        """Huber(delta) on the per-point error ||v_hat - V||_2, averaged over batch and points."""
+        """Huber(delta) on the per-point error ||v_hat - V||_2, averaged over batch and points;
+        with ``t_weight`` p > 0 each sample counts (p+1)·t^p times (mean 1 over t ~ U[0, 1))."""
         import torch
         import torch.nn.functional as F
 
@@ -342,7 +343,14 @@ class TrainingRecipe:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             v_hat = self.model(xb, tb)
         err = per_point_error(v_hat.float(), vb)
-        return F.huber_loss(err, err.new_zeros(()).expand_as(err), delta=self.state.delta_curr)
+        delta = self.state.delta_curr
+        p = self.config.t_weight
+        if p == 0.0:  # the spec's loss, bit for bit
+            return F.huber_loss(err, err.new_zeros(()).expand_as(err), delta=delta)
+        per_point = F.huber_loss(err, err.new_zeros(()).expand_as(err), delta=delta,
+                                 reduction="none")  # fmt: skip
+        weight = (p + 1.0) * tb.float().reshape(-1, 1).pow(p)
+        return (per_point * weight).mean()
 
     def _step(self, xb: torch.Tensor, vb: torch.Tensor, tb: torch.Tensor) -> None:
         import torch
