@@ -58,9 +58,18 @@ def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
 
     Once the command is done, torch's teardown can take a moment; a Ctrl-C then would print a
     traceback from inside torch or kill the process by the signal, after all the work is saved.
+    A torchrun worker that trained ends by ``distributed.hard_exit`` (see ``HARD_EXIT`` there).
     """
+    from theta_cli.engine import distributed  # no torch at import
+
+    distributed.HARD_EXIT = True
     try:
         app(args=args, prog_name=prog_name)
+    except SystemExit as done:
+        if distributed.group_used():  # a torchrun worker: leave without gloo's teardown
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            distributed.hard_exit(done.code)
+        raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 

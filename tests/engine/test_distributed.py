@@ -153,3 +153,24 @@ def test_ctrl_c_on_one_rank_saves_one_checkpoint_and_prints_the_resume_command(
     run = only_run(theta_env / "m")
     assert [p.name for _, _, p in run.checkpoints()] == ["ckpt_epoch0_step2.pt"]
     assert "resume with: theta resume" in out0 and "resume with" not in out1 + err1
+
+
+@pytest.mark.parametrize(("code", "status", "err"), [(None, 0, "held\n"), (130, 130, "held\n"),
+                                                      ("bad input", 1, "bad input\nheld\n")])
+def test_hard_exit_keeps_the_status_and_flushes_streams(code, status, err) -> None:  # noqa: ANN001
+    """A torchrun worker leaves by os._exit: buffered output and held log records still get out."""
+    script = (
+        "import logging, logging.handlers, sys\n"
+        "from theta_cli.engine.distributed import hard_exit\n"
+        "out = logging.StreamHandler(sys.stderr)\n"
+        "out.setFormatter(logging.Formatter('%(message)s'))\n"
+        "log = logging.getLogger('t'); log.propagate = False\n"
+        "log.addHandler(logging.handlers.MemoryHandler(100, target=out))\n"
+        "log.warning('held')\n"
+        "print('out', end='')\n"
+        f"hard_exit({code!r})\n"
+        "print('never')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (status, "out", err)

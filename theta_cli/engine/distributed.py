@@ -17,7 +17,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from theta_cli.core.errors import EXIT_FAILED, ThetaError
 
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 ENV_KEYS = ("WORLD_SIZE", "RANK", "LOCAL_RANK")
+
+#: Set by the CLI entry point, which ends a worker that used a process group with ``hard_exit``.
+#: Then the group is not torn down in-process: gloo's teardown while a peer is exiting can hit
+#: std::terminate ("terminate called without an active exception", SIGABRT) even after every
+#: file is written, and process exit frees the group anyway.
+HARD_EXIT = False
+_group_used = False
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,12 @@ def process_group(dist: Dist, device: torch.device, timeout_s: float) -> Iterato
         return
     import torch.distributed as tdist
 
+    global _group_used
     backend = "nccl" if device.type == "cuda" else "gloo"
     tdist.init_process_group(
         backend, rank=dist.rank, world_size=dist.world, timeout=dt.timedelta(seconds=timeout_s)
     )
+    _group_used = True
     try:
         yield
     finally:
@@ -93,8 +102,35 @@ def process_group(dist: Dist, device: torch.device, timeout_s: float) -> Iterato
         # make gloo abort the peer. After a failure the barrier fails fast (the peer is gone).
         with contextlib.suppress(Exception):
             tdist.barrier()
-        with contextlib.suppress(Exception):  # a peer may be gone already
-            tdist.destroy_process_group()
+        if not HARD_EXIT:  # see HARD_EXIT: the CLI's workers leave by os._exit instead
+            with contextlib.suppress(Exception):  # a peer may be gone already
+                tdist.destroy_process_group()
+
+
+def group_used() -> bool:
+    """Whether this process joined a process group (it is a torchrun worker that trained)."""
+    return _group_used
+
+
+def hard_exit(code: object) -> NoReturn:
+    """End this worker now with ``code`` (a ``SystemExit`` code), skipping the interpreter's and
+    C++'s teardown: logs and standard streams are flushed first, and every file that matters was
+    already written atomically (fsync, rename) before the command returned."""
+    import logging
+    import sys
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): Python prints it and exits 1
+        print(code, file=sys.stderr)
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 class PeerLost(ThetaError):
