@@ -38,6 +38,7 @@ def main() -> None:
 
     from theta_cli.data.synth import SynthConfig, synthesize
     from theta_cli.eval.bench_data import read_pairs
+    from theta_cli.eval.trajectory import latlon_error
     from theta_cli.infer.chunks import payload
     from theta_cli.infer.engine import DenoiseSettings, denoise_points
     from theta_cli.infer.runner import FlowRunner
@@ -54,12 +55,8 @@ def main() -> None:
     pts = scored.points()
     n_tracks = len(scored.tracks)
 
-    def error(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        return np.concatenate([
-            np.hypot(*(scored.to_enu(lat, lon, i)
-                       - scored.to_enu(scored.clean_lat, scored.clean_lon, i)).T)
-            for i in range(n_tracks)
-        ])
+    def error(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:  # as `theta bench` scores
+        return latlon_error(lat, lon, scored.clean_lat, scored.clean_lon)
 
     def run(steps: int, q1: int, q2: int, points: Points) -> tuple[np.ndarray, np.ndarray]:
         settings = DenoiseSettings(K=cfg.K, Q1=q1, Q2=q2, steps=steps,

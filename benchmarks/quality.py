@@ -51,24 +51,17 @@ def drift_floor(seed: int, agents: int, noise: dict, motion: str) -> tuple[float
     """Median and p95 of |drift| over every fix of the scored agents: the error left when the
     white jitter and the outliers are removed exactly and the drift is not.
 
-    The agents are rebuilt with ``synth.agent_frame``'s draws in its order (track first, then
-    the noise), so these are the very drifts inside the scored pairs.
+    The agents are rebuilt by ``synth.agent_draws``, which synth itself writes them from, so
+    these are the very drifts inside the scored pairs.
     """
     import numpy as np
 
-    from theta_cli.data.motion import make_track
     from theta_cli.data.noise import NoiseModel
-    from theta_cli.data.synth import SynthConfig
+    from theta_cli.data.synth import SynthConfig, agent_draws
 
     cfg = SynthConfig(agents=agents, files=1, seed=seed, motion=motion)
     model = NoiseModel(**noise)
-    errs = []
-    for index in range(agents):
-        rng = np.random.default_rng([cfg.seed, index])
-        track = make_track(cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate,
-                           motion=cfg.motion)
-        errs.append(np.hypot(*model.sample(track.times, rng).drift.T))
-    e = np.concatenate(errs)
+    e = np.concatenate([np.hypot(*agent_draws(cfg, model, i)[1].drift.T) for i in range(agents)])
     return float(np.median(e)), float(np.percentile(e, 95))
 
 

@@ -12,6 +12,16 @@ from typer.core import TyperGroup
 
 from theta_cli.core.errors import EXIT_BAD_INPUT, guard
 
+# The table-column options of every command that reads CSV/parquet tracks (the denoise readers):
+# `theta denoise` and `theta data pairs`.
+LAT_COL = typer.Option(None, "--lat-col", help="Latitude column (CSV/parquet).")
+LON_COL = typer.Option(None, "--lon-col", help="Longitude column (CSV/parquet).")
+TIME_COL = typer.Option(None, "--time-col", help="Time column (CSV/parquet).")
+TRACK_COL = typer.Option(
+    None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
+    "track per file].", show_default=False,
+)
+
 #: click's UsageError, reached through typer's public ``BadParameter`` (one of its subclasses):
 #: recent typer vendors its own click, and its module path is private.
 UsageError: type[Exception] = next(

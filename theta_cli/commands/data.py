@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from theta_cli.commands import base
 from theta_cli.commands.base import ThetaTyper
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
@@ -145,13 +146,10 @@ def pairs(
     outlier_max: float = _OUTLIER_MAX,
     outlier_max_fixes: int = _OUTLIER_MAX_FIXES,
     vary_noise: float = _VARY_NOISE,
-    lat_col: str | None = typer.Option(None, "--lat-col", help="Latitude column (CSV/parquet)."),
-    lon_col: str | None = typer.Option(None, "--lon-col", help="Longitude column (CSV/parquet)."),
-    time_col: str | None = typer.Option(None, "--time-col", help="Time column (CSV/parquet)."),
-    track_col: str | None = typer.Option(
-        None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
-        "track per file].", show_default=False,
-    ),
+    lat_col: str | None = base.LAT_COL,
+    lon_col: str | None = base.LON_COL,
+    time_col: str | None = base.TIME_COL,
+    track_col: str | None = base.TRACK_COL,
     force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
 ) -> None:
     """Make raw pairs from your own tracks: each track is one agent, noised like synth.

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from theta_cli import flow
+from theta_cli.commands import base
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
 
@@ -59,13 +60,10 @@ def denoise(
     q2: int | None = typer.Option(
         None, "--q2", help="Tail buckle, bytes [default: the model's Q2].", show_default=False
     ),
-    lat_col: str | None = typer.Option(None, "--lat-col", help="Latitude column (CSV/parquet)."),
-    lon_col: str | None = typer.Option(None, "--lon-col", help="Longitude column (CSV/parquet)."),
-    time_col: str | None = typer.Option(None, "--time-col", help="Time column (CSV/parquet)."),
-    track_col: str | None = typer.Option(
-        None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
-        "track per file].", show_default=False,
-    ),
+    lat_col: str | None = base.LAT_COL,
+    lon_col: str | None = base.LON_COL,
+    time_col: str | None = base.TIME_COL,
+    track_col: str | None = base.TRACK_COL,
     symmetries: int = typer.Option(
         1, "--symmetries", help="8: average the model over the 8 rotations/reflections of each "
         "chunk (8x the time); 1: off.",

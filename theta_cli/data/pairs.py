@@ -31,7 +31,7 @@ from theta_cli.data import staging
 from theta_cli.data.geo import from_enu, to_enu
 from theta_cli.data.noise import NOISE_FILE, NoiseModel
 from theta_cli.data.rawio import RAW_COLUMNS
-from theta_cli.data.synth import SYNTH_FILE, existing_raw
+from theta_cli.data.synth import SYNTH_FILE, check_out
 from theta_cli.data.synth import write_table as write_raw_table
 from theta_cli.infer.table import RAW_NOISY, ColumnNames, TableSource
 
@@ -204,13 +204,7 @@ def file_bounds(sizes: np.ndarray, files: int) -> np.ndarray:
 
 def _check_out(dest: Path, inputs: Sequence[Path], force: bool) -> list[Path]:
     """The raw files ``dest`` holds now (replaced with ``force``); refusals before any read."""
-    if dest.exists() and not dest.is_dir():
-        raise ThetaError(f"{dest}: --out exists and is not a directory")
-    old = existing_raw(dest)
-    if old and not force:
-        raise ThetaError(
-            f"{dest}: already holds raw data ({len(old)} file(s)); use --force to replace it"
-        )
+    old = check_out(dest, force)
     replaced = {p.resolve() for p in old}
     for p in inputs:
         if p.resolve() in replaced:

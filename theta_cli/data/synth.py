@@ -22,8 +22,8 @@ from theta_cli.core.errors import ThetaError
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.geo import from_enu
-from theta_cli.data.motion import make_track
-from theta_cli.data.noise import NOISE_FILE, NoiseModel
+from theta_cli.data.motion import Track, make_track
+from theta_cli.data.noise import NOISE_FILE, NoiseDraw, NoiseModel
 from theta_cli.data.rawio import RAW_COLUMNS, RAW_SUFFIXES
 
 SYNTH_FILE = "synth.json"
@@ -70,14 +70,23 @@ class SynthSummary:
     seconds: float = 0.0
 
 
-def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, dict]:
-    """Rows of agent ``index``: its mode and the six raw columns as numpy arrays."""
+def agent_draws(
+    cfg: SynthConfig, noise: NoiseModel, index: int
+) -> tuple[Track, NoiseDraw, np.random.Generator]:
+    """Agent ``index``'s clean track and noise, drawn in this order from its own stream, and
+    the stream itself for what is drawn after them."""
     rng = np.random.default_rng([cfg.seed, index])
     track = make_track(
         cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate, motion=cfg.motion
     )
+    return track, noise.sample(track.times, rng), rng
+
+
+def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, dict]:
+    """Rows of agent ``index``: its mode and the six raw columns as numpy arrays."""
+    track, draw, rng = agent_draws(cfg, noise, index)
     n = len(track.times)
-    noisy = noise.sample(track.times, rng).total
+    noisy = draw.total
     start = BASE_EPOCH + float(rng.integers(0, 86_400))
     lat, lon = from_enu(track.east, track.north, cfg.center_lat, cfg.center_lon)
     lat_n, lon_n = from_enu(
@@ -121,6 +130,19 @@ def existing_raw(out: Path) -> list[Path]:
     return sorted(p for p in out.iterdir() if p.suffix.lower() in RAW_SUFFIXES)
 
 
+def check_out(dest: Path, force: bool) -> list[Path]:
+    """The raw files ``dest`` holds now, which a write replaces; refuses an ``--out`` that is
+    not a directory, or that holds raw data unless ``force``."""
+    if dest.exists() and not dest.is_dir():
+        raise ThetaError(f"{dest}: --out exists and is not a directory")
+    old = existing_raw(dest)
+    if old and not force:
+        raise ThetaError(
+            f"{dest}: already holds raw data ({len(old)} file(s)); use --force to replace it"
+        )
+    return old
+
+
 def synthesize(
     cfg: SynthConfig,
     out: str | Path,
@@ -131,13 +153,7 @@ def synthesize(
     """Write ``cfg.files`` raw files plus noise_model.json and synth.json into ``out``."""
     noise = noise or NoiseModel()
     dest = Path(out)
-    if dest.exists() and not dest.is_dir():
-        raise ThetaError(f"{dest}: --out exists and is not a directory")
-    old = existing_raw(dest)
-    if old and not force:
-        raise ThetaError(
-            f"{dest}: already holds raw data ({len(old)} file(s)); use --force to replace it"
-        )
+    old = check_out(dest, force)
     t0 = time.perf_counter()
     summary = SynthSummary(out=dest, files=[], agents=cfg.agents, fixes=0)
     bounds = np.linspace(0, cfg.agents, cfg.files + 1).round().astype(int)
