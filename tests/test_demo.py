@@ -33,8 +33,8 @@ def test_demo_refuses_a_foreign_directory_and_a_previous_demo_without_force(
     demo.claim_dir(previous, force=False)
     (previous / "old.txt").write_text("x")
     assert_refused(invoke("demo", "--dir", previous), "previous demo", "--force")
-    demo.claim_dir(previous, force=True)  # starts again: the old content is gone
-    assert sorted(p.name for p in previous.iterdir()) == [demo.MARKER]
+    demo.claim_dir(previous, force=True)  # starts again, but old.txt is not the demo's: kept
+    assert sorted(p.name for p in previous.iterdir()) == [demo.MARKER, "old.txt"]
 
 
 @pytest.mark.slow

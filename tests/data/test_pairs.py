@@ -316,3 +316,11 @@ def test_cli_defaults_equal_engine_defaults() -> None:
     assert str(defaults["out"]) == "dataset/raw"
     help_text = invoke("data", "pairs", "--help")
     assert help_text.exit_code == 0 and "--vary-noise" in help_text.stdout
+
+
+def test_column_options_on_a_gpx_say_they_are_ignored(theta_env: Path) -> None:
+    ride = _gpx(theta_env / "ride.gpx", [("ride", [_track(80, seed=1)])])
+    result = invoke("data", "pairs", ride, "--out", "raw", "--lat-col", "la")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "--lat-col: applies to CSV/parquet inputs only; ignored for ride.gpx" in result.stderr
+    assert "--lon-col" not in result.stderr

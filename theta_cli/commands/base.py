@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import typer
@@ -89,3 +90,27 @@ class ThetaTyper(typer.Typer):
             return func
 
         return decorator
+
+
+#: Input formats that are tables, the only ones the column options (``base.LAT_COL``...) name.
+TABLE_FORMATS = ("csv", "parquet")
+#: Name at most this many files in the warning (a directory may hold hundreds).
+_NAMED_FILES = 3
+
+
+def warn_unused_columns(options: dict[str, str | None], inputs: list[tuple[Path, str]]) -> None:
+    """Say that a column option given for GPX/FIT/GeoJSON inputs does nothing there, rather than
+    ignoring it silently (a user who passes --lat-col believes it took effect)."""
+    names = [p.name for p, fmt in inputs if fmt not in TABLE_FORMATS]
+    if not names:
+        return
+    files = ", ".join(names[:_NAMED_FILES])
+    if len(names) > _NAMED_FILES:
+        files += f" and {len(names) - _NAMED_FILES} more"
+    for option, value in options.items():
+        if value is not None:
+            from theta_cli.core import logs
+
+            logs.get_logger().warning(
+                f"{option}: applies to CSV/parquet inputs only; ignored for {files}"
+            )

@@ -61,8 +61,12 @@ def bench(
 
     Example: theta bench hybrid_20261122_014458 --steps 1,10
     """
+    from theta_cli.core import atomic
     from theta_cli.eval import bench as engine
 
+    if fig_dir is not None:  # a user-chosen place: refuse a device or FIFO there before scoring
+        for name in engine.CHART_NAMES:
+            atomic.check_target(fig_dir / name, force=True)  # the charts are theta's own
     request = engine.BenchRequest(
         models=models or [], steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
         device=device, batch_size=batch_size, fig_dir=fig_dir, symmetries=symmetries,
@@ -87,6 +91,10 @@ def compare(
         ..., metavar="RUN...", help="Runs to compare (names or paths)."
     ),
     out: Path = typer.Option(_COMPARE_OUT, "--out", help="Where to write the chart (PNG)."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing --out file (never one in a run's log/ or "
+        "ckpt/).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, for scripts."),
 ) -> None:
     """Several runs side by side: one table (best cell of each column marked) and one chart.
@@ -95,8 +103,9 @@ def compare(
     """
     from theta_cli.runs import compare as engine
 
+    engine.check_out(out, force)
     data = engine.compare([resolve_run(r) for r in runs])
-    chart = engine.write_chart(data, out)
+    chart = engine.write_chart(data, out, force)
     data["chart"] = str(chart)
     if as_json:
         typer.echo(json.dumps(data, indent=2))

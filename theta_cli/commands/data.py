@@ -65,6 +65,14 @@ def _noise_model(**values: Any) -> Any:
     return _validated(NoiseModel, "noise", **values)
 
 
+def _notice_foreign(summary: Any) -> None:
+    """--force left tables theta did not write beside its own: say so, once."""
+    if summary.foreign:
+        from theta_cli.data.rawout import foreign_notice
+
+        logs.get_logger().warning(foreign_notice(summary.out, summary.foreign))
+
+
 @app.command()
 def synth(
     out: Path = typer.Option(Path(D.RAW_DIR), "--out", help="Directory for the raw files."),
@@ -92,7 +100,9 @@ def synth(
     outlier_max: float = _OUTLIER_MAX,
     outlier_max_fixes: int = _OUTLIER_MAX_FIXES,
     vary_noise: float = _VARY_NOISE,
-    force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace theta's own raw files in --out (never other tables)."
+    ),
 ) -> None:
     """Write synthetic raw pairs (clean + noisy GPS tracks) and noise_model.json.
 
@@ -117,6 +127,7 @@ def synth(
         summary = synthesize(
             cfg, out, noise=noise, force=force, progress=lambda n: bar.advance(task, n)
         )
+    _notice_foreign(summary)
     modes = ", ".join(f"{m} {c}" for m, c in sorted(summary.modes.items()))
     logs.get_logger().info(
         f"wrote {summary.fixes:,} fixes of {summary.agents} agents ({modes}) "
@@ -150,7 +161,9 @@ def pairs(
     lon_col: str | None = base.LON_COL,
     time_col: str | None = base.TIME_COL,
     track_col: str | None = base.TRACK_COL,
-    force: bool = typer.Option(False, "--force", help="Replace raw files already in --out."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace theta's own raw files in --out (never other tables)."
+    ),
 ) -> None:
     """Make raw pairs from your own tracks: each track is one agent, noised like synth.
 
@@ -169,8 +182,26 @@ def pairs(
     )
     cfg = _validated(PairsConfig, "pairs", files=files, seed=seed, format=format)
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
+    from theta_cli.infer.formats import input_format
+    from theta_cli.infer.outputs import expand_inputs
+
     summary = make_pairs(inputs, out, cfg, noise=noise, columns=columns, force=force)
+    # After the work: a refused run shows its one error line, not this notice first.
+    paths, _ = expand_inputs(inputs)
+    base.warn_unused_columns(
+        {"--lat-col": lat_col, "--lon-col": lon_col, "--time-col": time_col,
+         "--track-col": track_col},
+        [(p, input_format(p)) for p in paths],
+    )  # fmt: skip
+    _notice_foreign(summary)
     log = logs.get_logger()
+    if summary.cut_names:
+        from theta_cli.data.rawio import MAX_AGENT_CHARS
+
+        log.warning(
+            f"{summary.cut_names} track name(s) longer than {MAX_AGENT_CHARS} characters cut to "
+            f"{MAX_AGENT_CHARS} (the agent name is on every row); a hash suffix keeps them apart"
+        )
     found = summary.agents + summary.skipped_tracks
     dropped = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.dropped.items())
     log.info(

@@ -7,11 +7,15 @@ from pathlib import Path
 import typer
 
 from theta_cli.core import logs
+from theta_cli.core.errors import EXIT_INTERRUPTED
+from theta_cli.engine.interrupt import Interrupted
 
 
 def demo(
     dir_: Path = typer.Option(Path("theta-demo"), "--dir", help="Directory for everything."),
-    force: bool = typer.Option(False, "--force", help="Start again over a previous demo."),
+    force: bool = typer.Option(
+        False, "--force", help="Start again over a previous demo (removes only files it wrote)."
+    ),
 ) -> None:
     """Synthesize, prepare, train, evaluate, bench and denoise: the whole job in ~5 minutes.
 
@@ -19,6 +23,7 @@ def demo(
     """
     from rich.rule import Rule
     from rich.table import Table
+    from rich.text import Text
 
     from theta_cli import demo as engine
 
@@ -28,9 +33,14 @@ def demo(
         con.print(Rule(f"[{i}/{n}] {what}", align="left", style="cyan"))
 
     def done(i: int, what: str, seconds: float) -> None:
-        con.print(f"[green]done[/green] [{i}] {what} in {seconds:.1f} s", highlight=False)
+        con.print(Text.assemble(("done", "green"), f" [{i}] {what} in {seconds:.1f} s"))
 
-    result = engine.run_demo(dir_, force, step, done)
+    try:
+        result = engine.run_demo(dir_, force, step, done)
+    except Interrupted:
+        # Ctrl-C in training took training's own path (as in theta new): a checkpoint is saved
+        # and the resume command was the last line shown.
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     con.print(Rule("[7/7] where everything is", align="left", style="cyan"))
     times = Table(title="steps", title_justify="left", show_edge=False)
     times.add_column("step")

@@ -94,6 +94,12 @@ def denoise(
                 jobs, model, columns, steps, batch_size, device, max_gap, q1, q2, progress,
                 symmetries,
             )
+        # After the work: a refused run shows its one error line, not this notice first.
+        base.warn_unused_columns(
+            {"--lat-col": lat_col, "--lon-col": lon_col, "--time-col": time_col,
+             "--track-col": track_col},
+            [(job.input, job.in_format) for job in jobs],
+        )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

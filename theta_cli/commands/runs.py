@@ -73,9 +73,11 @@ def eval_bytes(
 
     path = find.resolve_checkpoint(target, ckpt)
     run, _, _ = RunLayout.from_ckpt(path)
-    logs.attach_run_log(run.runtime_log)
     req = bytewise.EvalRequest(path, data, limit, q1, q2, mode, steps, batch_size, cpu)
-    res = bytewise.evaluate(req, progress_factory=lambda: _progress_bar(f"{mode} error"))
+    # Checked before runtime.log is attached: a refused evaluation leaves the run untouched.
+    job = bytewise.prepare(req)
+    logs.attach_run_log(run.runtime_log)
+    res = bytewise.evaluate(job, progress_factory=lambda: _progress_bar(f"{mode} error"))
     _print_eval(res)
 
 

@@ -27,6 +27,18 @@ def _given(flags: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in flags.items() if v is not None}
 
 
+def _recover_dataset(train_dir: str) -> None:
+    """Finish or roll back a `data prepare` that was killed half way through swapping in its
+    files, before training reads a mix of the old and the new dataset (one file check when
+    there is nothing to do)."""
+    from theta_cli.core.layout import DatasetLayout
+    from theta_cli.data import staging
+
+    root = DatasetLayout.of_split_dir(train_dir).root
+    if (root / staging.JOURNAL).is_file():
+        staging.recover(root)
+
+
 def new(
     config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
     model_type: str | None = typer.Option(
@@ -63,6 +75,7 @@ def new(
     }
     overrides = {**cfgmod.parse_set_options(set_), **_given(flags)}
     cfg = cfgmod.apply_overrides(base, overrides, "command-line override")
+    _recover_dataset(cfg.train_dir)
     try:
         run_training(NewRequest(cfg, source))
     except Interrupted:

@@ -10,12 +10,12 @@ out. Per the spec the file's ``lr`` is the *latest* learning rate; the configure
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from theta_cli.core import jsonfile
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BYTE, DATASET_DEFAULTS, check_buckles
 from theta_cli.core.textfile import read_text
@@ -25,6 +25,16 @@ MODEL_TYPES = ("hybrid", "transformer", "cnn1d", "nn", "mlp")
 SPEC_CONFIG_PATH = Path("src/config.json")
 #: The largest float32: a setting above it overflows in the optimizer's float32 arithmetic.
 FLOAT32_MAX = 3.4028234663852886e38
+#: The fix intervals a model may learn at: 100 Hz to one fix an hour. Denoising interpolates
+#: tracks onto a grid at this interval, so a microsecond one would make grids of billions.
+FIX_INTERVAL_MIN_S = 0.01
+FIX_INTERVAL_MAX_S = 3600.0
+#: Upper bounds of a model's shape, far above any useful model (the spec's is K 256, hidden 384,
+#: layers 8): a typo such as hidden 1000000 is refused before torch tries to allocate it.
+MAX_K = 65536
+MAX_HIDDEN = 65536
+MAX_LAYERS = 1024
+MAX_COORD_DIM = 16
 
 #: Fields that may change when a run is resumed: none of them can break the run's state.
 #: (A different ``threads`` may change float rounding, so a bitwise-identical continuation
@@ -56,13 +66,15 @@ class Architecture(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True, allow_inf_nan=False)
 
     model_type: str
-    coord_dim: int = Field(2, ge=1)
-    hidden: int = Field(ge=1)
-    layers: int = Field(ge=1)
-    K: int = Field(gt=0)
+    coord_dim: int = Field(2, ge=1, le=MAX_COORD_DIM)
+    hidden: int = Field(ge=1, le=MAX_HIDDEN)
+    layers: int = Field(ge=1, le=MAX_LAYERS)
+    K: int = Field(gt=0, le=MAX_K)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     attn_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    heads: int | None = Field(None, ge=1, description="only a hand-written file sets it")
+    heads: int | None = Field(
+        None, ge=1, le=MAX_HIDDEN, description="only a hand-written file sets it"
+    )
 
     _check_type = field_validator("model_type")(_known_model_type)
 
@@ -78,7 +90,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     # --- the spec's keys and defaults -------------------------------------------------------
-    K: int = Field(256, gt=0, description="chunk length in points; a multiple of 8")
+    K: int = Field(256, gt=0, le=MAX_K, description="chunk length in points; a multiple of 8")
     Q1: int = Field(1, ge=0, description="head buckle length in bytes")
     Q2: int = Field(0, ge=0, description="tail buckle length in bytes")
     batch_size: int = Field(32, ge=1)
@@ -88,9 +100,9 @@ class TrainConfig(BaseModel):
         0.0, ge=0.0, lt=1.0, description="dropout on attention weights (off: slow on CPU)"
     )
     epochs: int = Field(10, ge=1)
-    hidden: int = Field(384, ge=1)
+    hidden: int = Field(384, ge=1, le=MAX_HIDDEN)
     huber_delta_path: str = DATASET_DEFAULTS.huber_delta_path
-    layers: int = Field(8, ge=1)
+    layers: int = Field(8, ge=1, le=MAX_LAYERS)
     log_interval: int = Field(100, ge=1)
     lr: float = Field(1e-4, gt=0.0)
     model_type: str = "hybrid"
@@ -127,7 +139,8 @@ class TrainConfig(BaseModel):
     )
     fix_interval_s: float | None = Field(
         None,
-        gt=0.0,
+        ge=FIX_INTERVAL_MIN_S,
+        le=FIX_INTERVAL_MAX_S,
         description="seconds between fixes the model learns; null = the dataset's (prepare.json)",
     )
 
@@ -239,10 +252,7 @@ def read_json_object(path: Path, what: str = "config file") -> dict[str, Any]:
         raise ThetaError(f"{path}: {what} not found") from None
     if not text.strip():
         raise ThetaError(f"{path}: {what} is empty")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ThetaError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    data = jsonfile.loads(text, path)
     if not isinstance(data, dict):
         raise ThetaError(f"{path}: expected a JSON object of config fields")
     return data
@@ -282,8 +292,10 @@ def load_run_config(path: Path) -> RunConfig:
 def parse_set_value(raw: str) -> Any:
     """Value of a ``--set key=value``: JSON when it parses (numbers, true/false), else a string."""
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
+        return jsonfile.loads(raw, f"--set value {raw[:12]!r}...")
+    except jsonfile.TooDeep:
+        raise
+    except ThetaError:  # not JSON: a plain string
         return raw
 
 

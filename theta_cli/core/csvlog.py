@@ -159,6 +159,27 @@ def read_byte_rows(run: RunLayout) -> list[ByteRow]:
     return out
 
 
+def check_byte_header(run: RunLayout, k: int) -> None:
+    """Refuse a byte_wise_err.csv whose header is not chunk length ``k``'s.
+
+    The append would refuse it anyway, but only after the whole evaluation: callers check
+    first, so a refusal costs nothing and changes nothing on disk."""
+    path = run.byte_csv
+    table = read_table(path)
+    if not table or table[0][1] == list(byte_csv_header(k)):
+        return
+    got = table[0][1]
+    n_bytes = len(got) - 5
+    if n_bytes >= 1 and got == list(byte_csv_header(n_bytes * BYTE)):
+        what = f"is for K={n_bytes * BYTE} ({n_bytes} byte columns)"
+    else:
+        what = f"is not a byte-wise error header ({','.join(got[:6])!r}...)"
+    raise ThetaError(
+        f"{path}:1: header {what}, but this checkpoint has K={k}; refusing to mix columns "
+        "(move the file aside to start a new log)"
+    )
+
+
 def append_byte_row(run: RunLayout, row: ByteRow) -> None:
     k = len(row.byte_means) * BYTE
     atomic.append_csv_row(run.byte_csv, byte_csv_header(k), row.values())

@@ -40,7 +40,9 @@ class DiskFull(ThetaError):
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    from theta_cli.core.printable import scrub
+
+    return scrub(" ".join(str(text).split()))
 
 
 def report_error(message: str) -> None:

@@ -10,7 +10,6 @@ a refused second writer can say which process holds the run.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import atomic
+from theta_cli.core import atomic, jsonfile
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BENCH_CSV, BYTE_CSV, RunLayout
 
@@ -29,9 +28,11 @@ def holder_path(path: Path) -> Path:
 
 
 def read_holder(path: Path) -> dict[str, Any] | None:
+    # Only the wording of a refusal depends on it: any unreadable record is "another process".
+    where = holder_path(path)
     try:
-        data = json.loads(holder_path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = jsonfile.loads(where.read_text(encoding="utf-8"), where)
+    except (OSError, ValueError, ThetaError):
         return None
     return data if isinstance(data, dict) else None
 

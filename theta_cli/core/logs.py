@@ -19,16 +19,51 @@ import sys
 from collections.abc import Iterator
 from logging.handlers import MemoryHandler
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
+from rich.text import Text
+
+from theta_cli.core.printable import scrub
 
 LOGGER_NAME = "theta"
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
 FILE_FMT = "[ %(asctime)s ][ %(levelname)s ] %(message)s"
 
+
+class SafeConsole(Console):
+    """A Rich console that shows untrusted text as text.
+
+    - Markup is off by default: a file named ``[bold]ride.gpx`` prints as it is named, in a
+      table cell as in a log line. Styled output uses ``Text``/``style=``, never markup.
+    - Control characters in anything rendered (strings, ``Text``, table cells, panel titles) are
+      shown as escapes (``printable.scrub``). Rich's own control segments (cursor moves of a
+      live line) are left alone.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("markup", False)
+        kwargs.setdefault("highlight", False)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        # Before Rich sees it: Rich itself drops some controls (BEL, BS) instead of showing them.
+        return super().render_str(scrub(text), **kwargs)
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterator[Segment]:
+        for seg in super().render(renderable, options):
+            if seg.control or not seg.text:
+                yield seg
+            else:
+                yield Segment(scrub(seg.text), seg.style, seg.control)
+
+
 #: Console for normal output (stdout). Resolves sys.stdout lazily, so test runners can swap it.
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = SafeConsole(soft_wrap=True)
+err_console = SafeConsole(stderr=True, soft_wrap=True)
 
 _STYLES = {logging.WARNING: "yellow", logging.ERROR: "bold red", logging.CRITICAL: "bold red"}
 
@@ -45,13 +80,18 @@ class ConsoleHandler(logging.Handler):
             if record.levelno >= logging.WARNING:
                 prefix = "warning: " if record.levelno == logging.WARNING else "error: "
                 # A fresh console per call: its file must be the *current* sys.stderr.
-                Console(file=sys.stderr, highlight=False, soft_wrap=True).print(
-                    prefix + msg, style=style, markup=False
-                )
+                SafeConsole(file=sys.stderr, soft_wrap=True).print(prefix + msg, style=style)
             else:
-                console.print(msg, style=getattr(record, "style", None), markup=False)
+                console.print(msg, style=getattr(record, "style", None))
         except Exception:  # never let logging kill a run
             self.handleError(record)
+
+
+class _ScrubFormatter(logging.Formatter):
+    """Escape control characters: ``cat runtime.log`` must not replay a file name's escapes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
 
 
 class RunFileHandler(logging.FileHandler):
@@ -60,7 +100,7 @@ class RunFileHandler(logging.FileHandler):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(path, mode="a", encoding="utf-8")
-        self.setFormatter(logging.Formatter(FILE_FMT, datefmt=TIME_FMT))
+        self.setFormatter(_ScrubFormatter(FILE_FMT, datefmt=TIME_FMT))
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "file", True):

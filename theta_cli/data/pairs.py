@@ -30,12 +30,11 @@ from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.geo import from_enu, to_enu
 from theta_cli.data.noise import NOISE_FILE, NoiseModel
-from theta_cli.data.rawio import RAW_COLUMNS
-from theta_cli.data.synth import SYNTH_FILE, check_out
+from theta_cli.data.rawio import RAW_COLUMNS, cap_agent_name
+from theta_cli.data.rawout import PAIRS_FILE, SYNTH_FILE, OutDir, check_out, part_name
 from theta_cli.data.synth import write_table as write_raw_table
 from theta_cli.infer.table import RAW_NOISY, ColumnNames, TableSource
 
-PAIRS_FILE = "pairs.json"
 #: Why a fix is dropped (the names `theta denoise` counts pass-through points by).
 DROP_REASONS = ("non_finite", "no_time", "duplicate_time")
 
@@ -81,6 +80,8 @@ class PairsSummary:
     skipped_tracks: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
     seconds: float = 0.0
+    foreign: list[Path] = field(default_factory=list)  # tables in out theta did not write
+    cut_names: int = 0  # track names over MAX_AGENT_CHARS, cut (cap_agent_name)
 
 
 def usable_fixes(
@@ -153,7 +154,11 @@ def read_tracks(
             # A file with one unnamed track (FIT, a table without a track column) is its stem.
             label = path.stem if names[g] == path.stem else f"{path.stem}:{names[g]}"
             idx = idx[keep]
-            tracks.append(Track(_unique(label, seen), pts.time[idx], pts.lat[idx], pts.lon[idx]))
+            # Unique first, then capped: equal long names stay apart by their #k suffix's hash.
+            unique = _unique(label, seen)
+            agent = cap_agent_name(unique)
+            summary.cut_names += agent != unique
+            tracks.append(Track(agent, pts.time[idx], pts.lat[idx], pts.lon[idx]))
             source.tracks += 1
             source.fixes += len(idx)
     summary.skipped_tracks = sum(s.skipped for s in summary.sources)
@@ -202,14 +207,15 @@ def file_bounds(sizes: np.ndarray, files: int) -> np.ndarray:
     return np.asarray(bounds)
 
 
-def _check_out(dest: Path, inputs: Sequence[Path], force: bool) -> list[Path]:
-    """The raw files ``dest`` holds now (replaced with ``force``); refusals before any read."""
-    old = check_out(dest, force)
-    replaced = {p.resolve() for p in old}
+def _check_out(dest: Path, inputs: Sequence[Path], force: bool) -> OutDir:
+    """The raw files ``dest`` holds now (theta's replaced with ``force``); refusals before any
+    read."""
+    found = check_out(dest, force)
+    replaced = {p.resolve() for p in found.own}
     for p in inputs:
         if p.resolve() in replaced:
             raise ThetaError(f"{p}: an input is a raw file in --out, which this run replaces")
-    return old
+    return found
 
 
 def _record(summary: PairsSummary, cfg: PairsConfig, columns: ColumnNames) -> dict:
@@ -245,8 +251,8 @@ def make_pairs(
     t0 = time.perf_counter()
     dest = Path(out)
     paths, _ = expand_inputs(list(inputs))
-    old = _check_out(dest, paths, force)
-    summary = PairsSummary(out=dest, sources=[])
+    found = _check_out(dest, paths, force)
+    summary = PairsSummary(out=dest, sources=[], foreign=found.foreign)
     tracks = read_tracks(paths, columns, summary)
     if not tracks:
         raise ThetaError(
@@ -266,15 +272,16 @@ def make_pairs(
                               "timestamp": tr.time, "longitude": tr.lon, "latitude": tr.lat,
                               "longitude_n": lon_n, "latitude_n": lat_n})  # fmt: skip
             cols = {c: np.concatenate([p[c] for p in parts]) for c in RAW_COLUMNS}
-            name = f"part-{f:04d}.{cfg.format}"
+            name = part_name(f, cfg.format)
             write_raw_table(build / name, cols, cfg.format)
             summary.files.append(dest / name)
             summary.fixes += len(cols["agent"])
         summary.agents = len(tracks)
         atomic.write_json(build / NOISE_FILE, noise.model_dump())
         atomic.write_json(build / PAIRS_FILE, _record(summary, cfg, columns))
-        # Old raw files go too (with --force), and a synth.json that would describe them.
-        names = sorted({p.name for p in old} | {p.name for p in summary.files})
+        # theta's old raw files go too (with --force), and a synth.json that would describe
+        # them; tables it did not write stay. pairs.json lists what this run wrote.
+        names = sorted({p.name for p in found.own} | {p.name for p in summary.files})
         staging.swap_in(build, dest, [*names, NOISE_FILE, PAIRS_FILE, SYNTH_FILE])
     summary.seconds = time.perf_counter() - t0
     return summary

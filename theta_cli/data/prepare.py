@@ -160,6 +160,7 @@ def _index_csv(rows: list[tuple]) -> str:
 def _check_paths(raw: Path, out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: --out exists and is not a directory")
+    staging.recover(out)  # a swap a killed prepare left half done: finish or undo it first
     raw_abs, out_abs = raw.resolve(), out.resolve()
     for name in DATASET_OUTPUTS:
         inside = out_abs / name
@@ -184,6 +185,8 @@ def prepare(
     opts = opts or PrepareOptions()
     opts.validate()
     raw_p, out_p = Path(raw), Path(out)
+    # A killed synth/pairs may have left its swap half done: read the old or the new set whole.
+    staging.recover(raw_p if raw_p.is_dir() else raw_p.parent)
     files = list_raw_files(raw_p)
     _check_paths(raw_p, out_p, force)
     summary = PrepareSummary(out=out_p, raw_files=files, options=opts)

@@ -3,10 +3,14 @@
 A raw table has one row per fix: ``agent, timestamp, longitude, latitude, longitude_n,
 latitude_n``; the plain columns are clean, the ``_n`` columns noisy, rows pair by position.
 ``timestamp`` is seconds (any epoch) or a date-time; it is kept as float64 seconds.
+
+``agent`` repeats on every row, so readers keep one string per distinct name (pandas
+categorical, parquet dictionary) and theta caps the names it makes (``cap_agent_name``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,21 @@ from theta_cli.core.errors import ThetaError
 RAW_COLUMNS = ("agent", "timestamp", "longitude", "latitude", "longitude_n", "latitude_n")
 COORD_COLUMNS = ("longitude", "latitude", "longitude_n", "latitude_n")
 RAW_SUFFIXES = (".parquet", ".csv")
+#: Longest agent name theta writes. A name is stored on every row of a raw table: a 10 MB GPX
+#: track name made a 50-point track a 500 MB CSV. Longer names are cut rather than refused: the
+#: track itself is good data, and its name is only a label.
+MAX_AGENT_CHARS = 200
+_HASH_CHARS = 12
+
+
+def cap_agent_name(name: str) -> str:
+    """``name``, or for a longer one its start plus ``~`` and a hash of the whole name, in
+    ``MAX_AGENT_CHARS`` characters: names that differ only past the cut stay distinct, and the
+    same name always gives the same result (same input, same bytes)."""
+    if len(name) <= MAX_AGENT_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    return f"{name[: MAX_AGENT_CHARS - _HASH_CHARS - 1]}~{digest}"
 
 
 @dataclass
@@ -65,7 +84,9 @@ def _read_frame(path: Path):  # -> pandas.DataFrame
             raise ThetaError(f"{path}: not a readable parquet file ({_first_line(e)})") from None
         _require_columns(path, names)
         try:
-            return pq.read_table(path, columns=list(RAW_COLUMNS)).to_pandas()
+            # Dictionary-read: one string per distinct agent, not one per row (a categorical).
+            table = pq.read_table(path, columns=list(RAW_COLUMNS), read_dictionary=["agent"])
+            return table.to_pandas()
         except (pa.ArrowException, OSError) as e:
             raise ThetaError(f"{path}: not a readable parquet file ({_first_line(e)})") from None
     try:
@@ -79,7 +100,7 @@ def _read_frame(path: Path):  # -> pandas.DataFrame
         frame = pd.read_csv(
             path,
             usecols=lambda c: str(c).strip() in RAW_COLUMNS,
-            dtype={"agent": str},
+            dtype={"agent": "category"},  # categories are text; one string per distinct name
             skipinitialspace=True,
         )
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
@@ -123,6 +144,16 @@ def _seconds(path: Path, col) -> np.ndarray:  # col: pandas.Series
     return _seconds(path, parsed)
 
 
+def _agent_names(col) -> np.ndarray:  # col: pandas.Series -> str objects
+    """Agent names as text; a categorical's rows share its strings (memory: one per name)."""
+    import pandas as pd
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in col.cat.categories] + [""], dtype=object)
+        return names[col.cat.codes.to_numpy()]  # code -1 (missing) picks "": dropped later
+    return col.astype(str).to_numpy(dtype=object)
+
+
 def read_raw(path: str | Path) -> RawTable:
     """Read and validate one raw file; rows with a non-finite coordinate or time are dropped."""
     import pandas as pd
@@ -149,7 +180,7 @@ def read_raw(path: str | Path) -> RawTable:
             raise ThetaError(
                 f"{p}: column {name!r} has {bad} value(s) outside [-{bound:g}, {bound:g}] degrees"
             )
-    agent = agent_col.astype(str).to_numpy(dtype=object)
+    agent = _agent_names(agent_col)
     return RawTable(
         path=p,
         agent=agent[ok],

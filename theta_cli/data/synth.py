@@ -18,15 +18,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from theta_cli.core import atomic
-from theta_cli.core.errors import ThetaError
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
 from theta_cli.data.geo import from_enu
 from theta_cli.data.motion import Track, make_track
 from theta_cli.data.noise import NOISE_FILE, NoiseDraw, NoiseModel
-from theta_cli.data.rawio import RAW_COLUMNS, RAW_SUFFIXES
+from theta_cli.data.rawio import RAW_COLUMNS
+from theta_cli.data.rawout import PAIRS_FILE, SYNTH_FILE, check_out, part_name
 
-SYNTH_FILE = "synth.json"
 #: 2026-01-01T00:00:00Z: agents start within the following day (Unix seconds).
 BASE_EPOCH = 1_767_225_600.0
 
@@ -68,6 +67,7 @@ class SynthSummary:
     fixes: int
     modes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    foreign: list[Path] = field(default_factory=list)  # tables in out theta did not write
 
 
 def agent_draws(
@@ -105,42 +105,30 @@ def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, d
 
 
 def write_table(path: Path, cols: dict[str, np.ndarray], fmt: str) -> None:
+    import pandas as pd
     import pyarrow as pa
 
-    table = pa.table(
-        {"agent": pa.array(cols["agent"], type=pa.string())}
-        | {c: pa.array(cols[c], type=pa.float64()) for c in RAW_COLUMNS[1:]}
-    )
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        # A bare Arrow table: no pandas metadata, nothing time-dependent in the footer.
-        atomic.write_with(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    else:
-        import pandas as pd
-
-        frame = pd.DataFrame({c: cols[c] for c in RAW_COLUMNS})
-        # repr-precision floats: CSV round-trips exactly.
-        atomic.write_text(path, frame.to_csv(index=False, lineterminator="\n"))
-
-
-def existing_raw(out: Path) -> list[Path]:
-    if not out.is_dir():
-        return []
-    return sorted(p for p in out.iterdir() if p.suffix.lower() in RAW_SUFFIXES)
-
-
-def check_out(dest: Path, force: bool) -> list[Path]:
-    """The raw files ``dest`` holds now, which a write replaces; refuses an ``--out`` that is
-    not a directory, or that holds raw data unless ``force``."""
-    if dest.exists() and not dest.is_dir():
-        raise ThetaError(f"{dest}: --out exists and is not a directory")
-    old = existing_raw(dest)
-    if old and not force:
-        raise ThetaError(
-            f"{dest}: already holds raw data ({len(old)} file(s)); use --force to replace it"
+        # Agent names as a dictionary: each distinct name is held once in memory, not per row.
+        codes, names = pd.factorize(cols["agent"])
+        agent = pa.DictionaryArray.from_arrays(
+            pa.array(codes, pa.int32()), pa.array(np.asarray(names, dtype=object), pa.string())
         )
-    return old
+        table = pa.table(
+            {"agent": agent} | {c: pa.array(cols[c], type=pa.float64()) for c in RAW_COLUMNS[1:]}
+        )
+        # A bare table (no Arrow or pandas schema, nothing time-dependent in the footer): the
+        # column reads back as plain text, as it always has, for every reader.
+        atomic.write_with(
+            path, lambda tmp: pq.write_table(table, tmp, compression="zstd", store_schema=False)
+        )
+    else:
+        frame = pd.DataFrame({c: cols[c] for c in RAW_COLUMNS})
+        # repr-precision floats: CSV round-trips exactly. Written straight to the file, not
+        # built as one string first.
+        atomic.write_with(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
 
 
 def synthesize(
@@ -153,9 +141,9 @@ def synthesize(
     """Write ``cfg.files`` raw files plus noise_model.json and synth.json into ``out``."""
     noise = noise or NoiseModel()
     dest = Path(out)
-    old = check_out(dest, force)
+    found = check_out(dest, force)
     t0 = time.perf_counter()
-    summary = SynthSummary(out=dest, files=[], agents=cfg.agents, fixes=0)
+    summary = SynthSummary(out=dest, files=[], agents=cfg.agents, fixes=0, foreign=found.foreign)
     bounds = np.linspace(0, cfg.agents, cfg.files + 1).round().astype(int)
     with staging.build_dir(dest) as build:
         for f in range(cfg.files):
@@ -167,14 +155,16 @@ def synthesize(
                 if progress is not None:
                     progress(1)
             cols = {c: np.concatenate([p[c] for p in parts]) for c in RAW_COLUMNS}
-            name = f"part-{f:04d}.{cfg.format}"
+            name = part_name(f, cfg.format)
             write_table(build / name, cols, cfg.format)
             summary.files.append(dest / name)
             summary.fixes += len(cols["agent"])
         atomic.write_json(build / NOISE_FILE, noise.model_dump())
-        atomic.write_json(build / SYNTH_FILE, cfg.model_dump())
-        # Old raw files go too (with --force), so no stale part file is left beside new ones.
-        names = sorted({p.name for p in old} | {p.name for p in summary.files})
-        staging.swap_in(build, dest, [*names, NOISE_FILE, SYNTH_FILE])
+        written = [p.name for p in summary.files]  # what a later --force may replace
+        atomic.write_json(build / SYNTH_FILE, cfg.model_dump() | {"written_files": written})
+        # theta's old raw files go too (with --force), so no stale part is left beside new
+        # ones, and a pairs.json that would describe them; tables it did not write stay.
+        names = sorted({p.name for p in found.own} | set(written))
+        staging.swap_in(build, dest, [*names, NOISE_FILE, SYNTH_FILE, PAIRS_FILE])
     summary.seconds = time.perf_counter() - t0
     return summary

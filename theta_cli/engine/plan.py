@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from theta_cli.core import atomic, csvlog, logs
+from theta_cli.core import atomic, csvlog, jsonfile, logs
 from theta_cli.core.config import (
     ARCH_FIELDS,
     RESUME_MUTABLE,
@@ -27,6 +27,7 @@ from theta_cli.core.config import (
     TrainConfig,
     format_validation_error,
     load_run_config,
+    validate_train,
 )
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout, models_dir
@@ -110,8 +111,8 @@ def read_huber_delta(path: str | Path, fallback: float) -> tuple[float, str]:
         log.warning(f"{p}: huber delta file not found; using delta_fallback={fallback}")
         return fallback, f"delta_fallback (no {p})"
     try:
-        data = json.loads(read_text(p))
-    except (OSError, json.JSONDecodeError) as e:
+        data = jsonfile.loads(read_text(p), p)
+    except OSError as e:
         raise ThetaError(f"{p}: not a readable huber delta file ({e})") from None
     delta = data.get("delta") if isinstance(data, dict) else None
     if isinstance(delta, bool) or not isinstance(delta, (int, float)):
@@ -128,7 +129,7 @@ def resolve_fix_interval(cfg: TrainConfig) -> TrainConfig:
     manifest = DatasetLayout.of_split_dir(cfg.train_dir).manifest_path
     interval = None
     try:
-        interval = json.loads(read_text(manifest)).get("fix_interval_s")
+        interval = jsonfile.loads(read_text(manifest), manifest).get("fix_interval_s")
     except (OSError, ValueError, AttributeError, ThetaError):
         pass
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
@@ -137,7 +138,8 @@ def resolve_fix_interval(cfg: TrainConfig) -> TrainConfig:
             "assuming 1 s between fixes (set fix_interval_s to override)"
         )
         interval = 1.0
-    return cfg.model_copy(update={"fix_interval_s": float(interval)})
+    # Validated like a configured one: the manifest's value sizes every denoising grid.
+    return validate_train({**cfg.model_dump(), "fix_interval_s": float(interval)}, str(manifest))
 
 
 def _check_quick_val_source(cfg: TrainConfig, run: RunLayout | None) -> None:
@@ -170,6 +172,11 @@ def _loader(cfg: TrainConfig, device: torch.device, dist: Dist) -> EpochLoader:
 
 
 def _solve_new(req: NewRequest, dist: Dist) -> Plan:
+    from theta_cli.data import epochfile
+
+    # The train directory first: when it is wrong that is the whole story, and the lookups
+    # below would warn first about files beside it (its dataset's prepare.json, CUDA).
+    epochfile.list_files(req.config.train_dir)
     cfg = resolve_fix_interval(req.config)
     device = resolve_device(cfg.cpu, dist)
     loader = _loader(cfg, device, dist)

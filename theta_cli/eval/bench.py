@@ -429,12 +429,13 @@ def run_theta(
         steps=steps, batch_size=req.batch_size, device=device, symmetries=req.symmetries,
     )
     settings.validate()
-    runner = FlowRunner(model.loaded.model, steps, req.batch_size, device, req.symmetries)
+    runner = FlowRunner(model.loaded.model, steps, req.batch_size, device, req.symmetries,
+                        name=model.description)  # fmt: skip
     # One chunk through the model first: thread pools, allocators and CUDA kernels start up
     # outside the timed run, so points/s is the steady rate a long denoise gets.
     runner.displacement(np.zeros((1, cfg.K, 2)))
     start = time.perf_counter()
-    (res,) = denoise_points([scored.points()], runner, settings)
+    (res,) = denoise_points([scored.points()], runner, settings, names=[scored.label])
     seconds = time.perf_counter() - start
     lat, lon = res.out.lat, res.out.lon
     errors = _error(scored, lat, lon)

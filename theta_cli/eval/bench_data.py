@@ -17,7 +17,6 @@ runs with other seeds) do not collide, the same file read twice does.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from theta_cli.core import jsonfile
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import SPLITS, DatasetLayout
 from theta_cli.data.geo import from_enu, to_enu
@@ -237,9 +237,10 @@ def read_dataset(root: Path) -> Dataset:
     together with its raw files still works)."""
     manifest = DatasetLayout(root).manifest_path
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = manifest.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
         raise ThetaError(f"{manifest}: not a readable prepare manifest ({e})") from None
+    data = jsonfile.loads(text, manifest)
     if not isinstance(data, dict) or not isinstance(data.get("splits"), dict):
         raise ThetaError(f"{manifest}: no 'splits' in the prepare manifest")
     raw = data.get("raw_files")

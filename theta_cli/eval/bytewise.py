@@ -39,6 +39,8 @@ from theta_cli.engine.quickval import per_point_error, quick_val_file
 if TYPE_CHECKING:
     import torch
 
+    from theta_cli.core.config import RunConfig
+
 MODES = ("velocity", "denoise")
 DEFAULT_BATCH = 256
 WORST_SHOWN = 3
@@ -220,17 +222,30 @@ def validate_request(req: EvalRequest) -> None:
         raise ThetaError(f"--limit {req.limit}: must be >= 1")
 
 
-def evaluate(
-    req: EvalRequest,
-    progress_factory: Callable[[], contextlib.AbstractContextManager[Progress]] | None = None,
-) -> EvalResult:
-    """Evaluate one checkpoint: compute byte means, append the CSV row, draw the bar chart."""
+@dataclass(frozen=True)
+class EvalJob:
+    """What ``prepare`` resolved and checked; nothing has been computed or written yet."""
+
+    req: EvalRequest
+    run: RunLayout
+    model: torch.nn.Module  # on the CPU; the checkpoint's payload is not kept
+    cfg: RunConfig
+    q1: int
+    q2: int
+    data: Path
+    files: list[Path]
+
+
+def prepare(req: EvalRequest) -> EvalJob:
+    """Every check of an evaluation, reading only: bad input is refused before minutes of
+    evaluation and before anything on disk (the CSV's append lock included) changes."""
     validate_request(req)
     run, _, _ = RunLayout.from_ckpt(req.ckpt)
     # A damaged log is reported (file:line) before minutes of evaluation, not after.
     csvlog.read_byte_rows(run)
     payload = checkpoint.load_checkpoint(req.ckpt)
     cfg = checkpoint.stored_config(payload, req.ckpt)
+    csvlog.check_byte_header(run, cfg.K)  # a log of another K would refuse the row at the end
     q1 = cfg.Q1 if req.q1 is None else req.q1
     q2 = cfg.Q2 if req.q2 is None else req.q2
     check_buckles(cfg.K, q1, q2)
@@ -249,8 +264,17 @@ def evaluate(
     from theta_cli.model import load
 
     model = load.model_from_payload(payload, cfg, req.ckpt)
-    del payload
-    device = str(pick_device("cpu" if req.cpu else "auto"))
+    return EvalJob(req, run, model, cfg, q1, q2, data, files)
+
+
+def evaluate(
+    req: EvalRequest | EvalJob,
+    progress_factory: Callable[[], contextlib.AbstractContextManager[Progress]] | None = None,
+) -> EvalResult:
+    """Evaluate one checkpoint: compute byte means, append the CSV row, draw the bar chart."""
+    job = req if isinstance(req, EvalJob) else prepare(req)
+    r, cfg, model = job.req, job.cfg, job.model
+    device = str(pick_device("cpu" if r.cpu else "auto"))
     model.to(device)
 
     known = [0]
@@ -258,20 +282,20 @@ def evaluate(
     def grow(n: int) -> None:
         known[0] += n
 
-    batches = iter_batches(files, cfg.K, req.batch_size, req.limit, on_file=grow)
+    batches = iter_batches(job.files, cfg.K, r.batch_size, r.limit, on_file=grow)
     ctx = progress_factory() if progress_factory is not None else contextlib.nullcontext(None)
     with ctx as progress:
         means, n, noisy = byte_means_of(
-            model, batches, cfg.K, req.mode, req.steps, device,
+            model, batches, cfg.K, r.mode, r.steps, device,
             progress=progress, total=lambda: known[0],
         )
-    summary = summarize(means, q1, q2)
-    row = csvlog.ByteRow(req.ckpt.name, q1, q2, req.mode, summary.head, means)
-    record(run, row)
+    summary = summarize(means, job.q1, job.q2)
+    row = csvlog.ByteRow(r.ckpt.name, job.q1, job.q2, r.mode, summary.head, means)
+    record(job.run, row)
     from theta_cli.runs import plots
 
-    chart = plots.write_byte_chart(run, row)
-    return EvalResult(run, row, summary, noisy, n, data, device, chart)
+    chart = plots.write_byte_chart(job.run, row)
+    return EvalResult(job.run, row, summary, noisy, n, job.data, device, chart)
 
 
 def record(run: RunLayout, row: csvlog.ByteRow) -> None:

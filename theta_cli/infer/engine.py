@@ -16,7 +16,6 @@ Everything is read (and refused, if bad) before anything is written.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from theta_cli import flow
-from theta_cli.core import logs
+from theta_cli.core import atomic, logs
+from theta_cli.core.config import FIX_INTERVAL_MAX_S, FIX_INTERVAL_MIN_S
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BYTE, check_buckles
 from theta_cli.data.geo import to_enu
@@ -73,8 +73,12 @@ class DenoiseSettings:
             check_buckles(self.K, self.Q1, self.Q2)
         except ValueError as e:
             raise ThetaError(f"--q1/--q2: {e}") from None
-        if not (math.isfinite(self.fix_interval_s) and self.fix_interval_s > 0):
-            raise ThetaError(f"model fix interval {self.fix_interval_s!r} s: must be > 0")
+        # The grid a track is resampled onto is sized by it (NaN fails the test too).
+        if not FIX_INTERVAL_MIN_S <= self.fix_interval_s <= FIX_INTERVAL_MAX_S:
+            raise ThetaError(
+                f"model fix interval {self.fix_interval_s!r} s: must be between "
+                f"{FIX_INTERVAL_MIN_S:g} and {FIX_INTERVAL_MAX_S:g} s"
+            )
         if self.symmetries not in ENSEMBLES:
             raise ThetaError(
                 f"--symmetries {self.symmetries}: expected one of {', '.join(map(str, ENSEMBLES))}"
@@ -144,7 +148,8 @@ class _Series:
     grid: resample.Grid | None
 
 
-def _split_by_rate(p: Points, plan: SegmentPlan, interval: float) -> _Series:
+def _split_by_rate(p: Points, plan: SegmentPlan, settings: DenoiseSettings, name: str) -> _Series:
+    interval = settings.fix_interval_s
     lengths = plan.lengths
     if plan.n_segments == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -156,8 +161,23 @@ def _split_by_rate(p: Points, plan: SegmentPlan, interval: float) -> _Series:
     grid = None
     if rs.size:
         bounds = np.concatenate([[0], np.cumsum(lengths[~direct_seg])]).astype(np.int64)
+        _check_grid(resample.grid_lengths(p.time[rs], bounds, interval).sum(), rs.size,
+                    settings, name)  # fmt: skip
         grid = resample.make_grid(p.lat[rs], p.lon[rs], p.time[rs], bounds, interval)
     return _Series(direct, lengths[direct_seg], rs, grid)
+
+
+def _check_grid(n_grid: float, n_fixes: int, settings: DenoiseSettings, name: str) -> None:
+    """Refuse, before allocating it, a grid out of all proportion to the fixes it comes from:
+    only gaps joined by a huge --max-gap make one (the model's interval is range-checked)."""
+    limit = resample.grid_limit(n_fixes)
+    if n_grid > limit:
+        raise ThetaError(
+            f"{name}: resampling to the model's {settings.fix_interval_s:g} s fix interval "
+            f"would make a grid of {n_grid:.4g} points from {n_fixes} fixes (at most {limit:,}),"
+            f" bridging time gaps of up to {settings.gap_s:g} s; give a smaller --max-gap, "
+            "or use a model trained at this track's rate"
+        )
 
 
 def _concat_series(files: Sequence[Points], series: list[_Series]):
@@ -180,13 +200,16 @@ def denoise_points(
     settings: DenoiseSettings,
     progress: Progress | None = None,
     timings: dict[str, float] | None = None,
+    names: Sequence[str] | None = None,
 ) -> list[PointsResult]:
-    """Denoise the points of several files together (one batch stream for all of them)."""
+    """Denoise the points of several files together (one batch stream for all of them).
+    ``names`` (one per file) are what errors call the files."""
     settings.validate()
     clock = _Clock(timings)
+    names = list(names) if names is not None else [f"input {i + 1}" for i in range(len(files))]
     plans = [plan_segments(p, settings.gap_s) for p in files]
-    series = [_split_by_rate(p, plan, settings.fix_interval_s)
-              for p, plan in zip(files, plans, strict=True)]  # fmt: skip
+    series = [_split_by_rate(p, plan, settings, name)
+              for p, plan, name in zip(files, plans, names, strict=True)]  # fmt: skip
     s_lat, s_lon, lengths = _concat_series(files, series)
     cplan = chunks.plan_chunks(lengths, settings.K, settings.Q1, settings.Q2)
     clock.lap("segments")
@@ -229,6 +252,7 @@ def denoise_points(
     new_lat, new_lon = np.round(new_lat, DECIMALS), np.round(new_lon, DECIMALS)
     d_all = np.concatenate(moves)
     metres = np.hypot(d_all[:, 0], d_all[:, 1])
+    _check_finite(runner, d_all, new_lat, new_lon)
     clock.lap("stitch")
 
     # Back to each file, in its own point order: direct points first, then resampled ones.
@@ -248,6 +272,17 @@ def denoise_points(
         results.append(PointsResult(Denoised(lat, lon, changed), plan, moved, n_rs))
     clock.lap("stitch")
     return results
+
+
+def _check_finite(runner: FlowRunner, d: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    """Refuse a flow that moved points to NaN or infinity (NaN or overflowing weights): the
+    outputs would hold "nan" coordinates or empty cells. Runs before any output is written."""
+    bad = ~(np.isfinite(d).all(axis=1) & np.isfinite(lat) & np.isfinite(lon))
+    if bad.any():
+        raise ThetaError(
+            f"{runner.name}: the model's output is not finite for {int(bad.sum())} of "
+            f"{len(bad)} points (NaN or overflowing weights?); nothing was written"
+        )
 
 
 class _Clock:
@@ -315,16 +350,20 @@ def denoise_files(
     timings: dict[str, float] = {"read": sum(read_s)}
 
     runner = FlowRunner(
-        model, settings.steps, settings.batch_size, settings.device, settings.symmetries
+        model, settings.steps, settings.batch_size, settings.device, settings.symmetries,
+        name=model_name or "the model",
     )
-    results = denoise_points([tf.points for tf in tracks], runner, settings, progress, timings)
+    results = denoise_points([tf.points for tf in tracks], runner, settings, progress, timings,
+                             [str(job.input) for job in jobs])  # fmt: skip
     shared = sum(v for k, v in timings.items() if k != "read")
     total_moved = sum(int(r.out.changed.sum()) for r in results) or 1
 
     summaries = []
     for job, tf, res, took in zip(jobs, tracks, results, read_s, strict=True):
         t0 = time.perf_counter()
-        write_track_file(tf, res.out, job.output, job.out_format, settings.gap_s)
+        # Without --force, a file that appeared at the output while we computed is kept.
+        with atomic.no_replace(not job.replace):
+            write_track_file(tf, res.out, job.output, job.out_format, settings.gap_s)
         took += time.perf_counter() - t0
         timings["write"] = timings.get("write", 0.0) + time.perf_counter() - t0
         # The shared stages (segments to stitching) are charged by each file's share of points.

@@ -14,7 +14,7 @@ import numpy as np
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer import fit, geojson, gpx, table
+from theta_cli.infer import fit, geojson, gpx, sniff, table
 from theta_cli.infer.table import ColumnNames
 from theta_cli.infer.tracks import Denoised, TrackFile
 
@@ -46,6 +46,7 @@ def read_track_file(path: Path, columns: ColumnNames | None = None) -> TrackFile
     kind = input_format(path)
     if not path.is_file():
         raise ThetaError(f"{path}: no such file")
+    sniff.check(path, kind)  # a file that cannot be its format never reaches a parser
     if kind == "gpx":
         return gpx.read_gpx(path)
     if kind == "fit":

@@ -4,6 +4,8 @@ Segments are cut like the denoiser cuts them (per track, in time order, at gaps 
 ``max_gap_s``), but every point with coordinates is drawn, passed-through ones included. A
 segment of one point is a Point. Each feature's properties carry the track's name and the
 points' times as ISO 8601 strings in ``coordTimes`` (the name GPX-to-GeoJSON tools use).
+Points without finite coordinates are left out, as in GPX output (JSON has no NaN); a file with
+none left is an empty FeatureCollection.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 
 import numpy as np
 
+from theta_cli.core import logs
 from theta_cli.infer.tracks import Denoised, Points
 
 
@@ -26,14 +29,19 @@ def iso_times(seconds: np.ndarray) -> list[str | None]:
 def feature_collection(
     points: Points, out: Denoised, track_names: list[str], max_gap_s: float, name: str
 ) -> dict:
-    idx = np.flatnonzero(np.isfinite(out.lat) & np.isfinite(out.lon))
+    ok = np.isfinite(out.lat) & np.isfinite(out.lon)
+    idx = np.flatnonzero(ok)
+    if len(idx) < len(ok):
+        logs.get_logger().info(
+            f"{len(ok) - len(idx)} point(s) without coordinates are not written to GeoJSON"
+        )
     order = idx[np.lexsort((points.time[idx], points.group[idx]))]  # NaN times sort last
     group, time = points.group[order], points.time[order]
     cut = np.ones(len(order), dtype=bool)
     # A step that is not a finite gap <= max_gap_s (NaN included) starts a new segment.
     cut[1:] = (group[1:] != group[:-1]) | ~(np.diff(time) <= max_gap_s)
     starts = np.flatnonzero(cut)
-    ends = np.append(starts[1:], len(order))
+    ends = np.append(starts[1:], len(order)) if len(order) else starts  # no point: no segment
     lon, lat = out.lon[order], out.lat[order]
     times = iso_times(time)
     features = []
@@ -64,4 +72,5 @@ def geojson_text(
     points: Points, out: Denoised, track_names: list[str], max_gap_s: float, name: str
 ) -> str:
     collection = feature_collection(points, out, track_names, max_gap_s, name)
-    return json.dumps(collection, separators=(",", ":")) + "\n"
+    # allow_nan=False: a NaN that slipped through fails here instead of writing invalid JSON.
+    return json.dumps(collection, separators=(",", ":"), allow_nan=False) + "\n"

@@ -7,7 +7,10 @@ Rules (all checked before anything is read or written):
   existing directory or a name without a suffix.
 - The output format is ``--format``, else the ``--out`` file's suffix, else the input's own
   (FIT input: CSV).
-- An output equal to an input is refused always; an existing output unless ``--force``.
+- An output equal to an input is refused always; an existing output unless ``--force``; a
+  device, FIFO, socket or directory always (``atomic.check_target``, which also checks that the
+  directory is writable and the name fits); without ``--force`` an output that appears while
+  denoise computes is refused too (``Job.replace``: written in ``atomic.no_replace()``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from theta_cli.core import logs
+from theta_cli.core import atomic, logs
 from theta_cli.core.errors import ThetaError
 from theta_cli.infer.formats import (
     INPUT_FORMATS,
@@ -37,6 +40,7 @@ class Job:
     output: Path
     in_format: str
     out_format: str
+    replace: bool = False  # --force: may replace a file already at ``output``
 
 
 def expand_inputs(paths: Sequence[Path]) -> tuple[list[Path], bool]:
@@ -109,7 +113,7 @@ def plan_jobs(
         if in_fmt == "fit" and fmt is None and out_fmt == "csv":
             log.info(f"{f.name}: FIT input is written as CSV (--format gpx|parquet|geojson "
                      "for another format)")
-        jobs.append(Job(f, target, in_fmt, out_fmt))
+        jobs.append(Job(f, target, in_fmt, out_fmt, replace=force))
 
     seen: dict[Path, Path] = {}
     for job in jobs:
@@ -124,8 +128,5 @@ def plan_jobs(
                 f"--out {job.output}: both {seen[key]} and {job.input} would be written there"
             )
         seen[key] = job.input
-        if job.output.is_dir():
-            raise ThetaError(f"{job.output}: is a directory")
-        if job.output.exists() and not force:
-            raise ThetaError(f"{job.output}: exists; pass --force to replace it")
+        atomic.check_target(job.output, force)
     return jobs

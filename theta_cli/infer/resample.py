@@ -25,6 +25,26 @@ from theta_cli.data.geo import from_enu, to_enu
 
 #: A step within this fraction of the model's fix interval is "on the grid".
 GRID_TOLERANCE = 0.25
+#: The most grid points per resampled fix, plus a fixed allowance. With the default max gap
+#: (ten of the model's fixes) a segment gets at most ~10 grid points per fix; 16 leaves room
+#: for a 5 s fleet track under a 1 s model (5x) and a 1 Hz track under a 10 Hz model (10x).
+#: The allowance lets a short track join a long pause (--max-gap 3600 on a 1 Hz model: 3600
+#: points). Beyond both the grid is not denoising the input any more, and memory is no longer
+#: bounded by it.
+GRID_FACTOR = 16
+GRID_SLACK = 65_536
+
+
+def grid_limit(n_fixes: int) -> int:
+    """The most grid points that ``n_fixes`` resampled fixes may become."""
+    return max(GRID_FACTOR * n_fixes, n_fixes + GRID_SLACK)
+
+
+def grid_lengths(time: np.ndarray, bounds: np.ndarray, interval: float) -> np.ndarray:
+    """Grid points per segment, as float64: counted before anything that size is allocated
+    (an absurd span would overflow an integer count)."""
+    span = time[bounds[1:] - 1] - time[bounds[:-1]]
+    return np.ceil(span / interval - 1e-9) + 1.0
 
 
 def on_grid(time: np.ndarray, bounds: np.ndarray, fix_interval_s: float) -> np.ndarray:
@@ -73,13 +93,14 @@ def make_grid(
 ) -> Grid:
     """Grids at ``interval`` seconds from each segment's first fix to (at least) its last one.
 
-    Input: fixes of segments (each >= 2 points, strictly increasing times) concatenated.
-    The last grid point may lie up to one interval past the last fix; it then sits on that fix.
+    Input: fixes of segments (each >= 2 points, strictly increasing times) concatenated; the
+    caller has checked ``grid_lengths`` against ``grid_limit``. The last grid point may lie up
+    to one interval past the last fix; it then sits on that fix.
     """
     seg = _segment_of(bounds)
     t0 = time[bounds[:-1]]
     span = time[bounds[1:] - 1] - t0
-    n_grid = np.ceil(span / interval - 1e-9).astype(np.int64) + 1
+    n_grid = grid_lengths(time, bounds, interval).astype(np.int64)
     offset = np.concatenate([[0.0], np.cumsum(span + 2.0 * interval + 1.0)[:-1]])
     point_key = time - t0[seg] + offset[seg]
     grid_bounds = np.concatenate([[0], np.cumsum(n_grid)]).astype(np.int64)

@@ -50,6 +50,7 @@ class FlowRunner:
     batch_size: int = 256
     device: str = "cpu"
     symmetries: int = 1  # 1, or 8 for the test-time ensemble over rotations and reflections
+    name: str = "the model"  # what a refusal of its output calls it
     forward_seconds: float = 0.0
     chunks: int = 0
 

@@ -13,6 +13,7 @@ the output can be scored.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,15 @@ def _first_line(err: BaseException) -> str:
     return ((str(err).strip().splitlines() or [type(err).__name__])[0])[:160]
 
 
+def _refuse_duplicates(path: Path, names: list[str]) -> None:
+    """Two columns of one name: which holds the coordinates cannot be told, Arrow refuses to
+    look either up, and parquet written with both cannot be read back."""
+    dups = [n for n, count in Counter(names).items() if count > 1]
+    if dups:
+        listed = ", ".join(repr(n) for n in dups)
+        raise ThetaError(f"{path}: duplicate column name(s) {listed}; rename them")
+
+
 def _read_csv(path: Path):  # -> pyarrow.Table of strings
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -69,6 +79,7 @@ def _read_csv(path: Path):  # -> pyarrow.Table of strings
         raise ThetaError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
     if not header:
         raise ThetaError(f"{path}: empty file (no header, no rows)")
+    _refuse_duplicates(path, header)
     try:
         return pcsv.read_csv(
             path,
@@ -87,6 +98,7 @@ def _read_parquet(path: Path):  # -> pyarrow.Table
     import pyarrow.parquet as pq
 
     try:
+        _refuse_duplicates(path, list(pq.read_schema(path).names))  # the footer only
         return pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
         raise ThetaError(f"{path}: not a readable parquet file ({_first_line(e)})") from None

@@ -11,6 +11,7 @@ from ``<model_dir>/log/config.json``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -24,6 +25,8 @@ from theta_cli.model.archs import (
     ThetaMLP,
     ThetaTransformer,
 )
+from theta_cli.model.archs.layers import FEATURES_PER_COORD
+from theta_cli.model.archs.transformer import HYBRID_PATCH
 
 #: model_type -> class, keyed by ``core.config.MODEL_TYPES`` (the one list of names, which the
 #: config validates without importing torch). "mlp" is an alias of "nn" (the spec's name).
@@ -105,3 +108,40 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+#: Per model type, the tensor whose shape gives K: (name, axis, points per row along it).
+#: A CNN's weights do not depend on K at all.
+_K_TENSOR: dict[str, tuple[str, int, int]] = {
+    "transformer": ("pos", 1, 1),
+    "hybrid": ("pos", 1, HYBRID_PATCH),
+    "nn": ("blocks.0.tokens.0.weight", 0, 1),
+    "mlp": ("blocks.0.tokens.0.weight", 0, 1),
+}
+
+
+def dims_from_shapes(
+    model_type: object, shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, tuple[int, str]]:
+    """What a state dict's tensor shapes say about the architecture, without building a model:
+    ``{field: (value, evidence)}`` for hidden, coord_dim, layers and (where the weights depend
+    on it) K. Fields the shapes cannot tell are left out; the strict load checks every tensor.
+    Every architecture shares the stem (hidden x features) and a ``blocks`` list of ``layers``.
+    """
+    said: dict[str, tuple[int, str]] = {}
+    stem = shapes.get("stem.weight")
+    if stem is not None and len(stem) == 2:
+        why = f"tensor 'stem.weight' has shape {tuple(stem)}"
+        said["hidden"] = (stem[0], why)
+        if stem[1] % FEATURES_PER_COORD == 0:
+            said["coord_dim"] = (stem[1] // FEATURES_PER_COORD, why)
+    parts = (name.split(".") for name in shapes)
+    blocks = {int(p[1]) for p in parts if len(p) > 2 and p[0] == "blocks" and p[1].isdigit()}
+    if blocks:
+        last = max(blocks)
+        said["layers"] = (last + 1, f"tensors 'blocks.0' to 'blocks.{last}'")
+    k_from = _K_TENSOR.get(model_type) if isinstance(model_type, str) else None
+    if k_from is not None:
+        name, axis, per_row = k_from
+        shape = shapes.get(name)
+        if shape is not None and len(shape) > axis:
+            said["K"] = (shape[axis] * per_row, f"tensor {name!r} has shape {tuple(shape)}")
+    return said

@@ -8,6 +8,11 @@ errors, higher for gains). Reads CSVs only, like ``theta info``.
 The chart puts every run's loss and acc_mean on one axis of optimizer steps: a run's global
 step at a checkpoint is the steps of its earlier epochs (each epoch's last checkpoint holds the
 epoch's step count) plus the checkpoint's step.
+
+The chart is written like every other output (``check_out``, before any run is read): an
+existing file only with ``--force``, and one that appears while compare runs is kept unless
+``--force``; never a device, FIFO or directory; never inside a run's log/ or ckpt/, whatever
+the flags (those hold a run's records, which a chart must not replace).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import csvlog
+from theta_cli.core import atomic, csvlog
 from theta_cli.core.config import load_run_config
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout
@@ -78,6 +83,24 @@ def describe(run: RunLayout) -> dict[str, Any]:
     }
 
 
+def _is_run(root: Path) -> bool:
+    run = RunLayout(root)
+    return run.config_path.is_file() or (run.log_dir.is_dir() and run.ckpt_dir.is_dir())
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse a chart path compare must not write, naming it; call before reading any run."""
+    # resolve(): a link to a run directory leads into the run all the same.
+    for d in out.resolve().parents:
+        run = RunLayout(d.parent)
+        if d in (run.log_dir, run.ckpt_dir) and _is_run(d.parent):
+            raise ThetaError(
+                f"--out {out}: is inside {d}/, where a run keeps its records; "
+                "compare never writes there (--force or not)"
+            )
+    atomic.check_target(out, force)
+
+
 def compare(runs: list[RunLayout]) -> dict[str, Any]:
     """The comparison as JSON-ready data; ``best`` names the best run of each marked column."""
     if len({r.root.resolve() for r in runs}) != len(runs):
@@ -91,8 +114,9 @@ def compare(runs: list[RunLayout]) -> dict[str, Any]:
     return {"runs": described, "best": best}
 
 
-def write_chart(data: dict[str, Any], path: Path) -> Path:
-    """Loss and acc_mean of every run against optimizer steps, one figure of two panels."""
+def write_chart(data: dict[str, Any], path: Path, force: bool = False) -> Path:
+    """Loss and acc_mean of every run against optimizer steps, one figure of two panels;
+    without ``force`` a file already at ``path`` (even one that appeared meanwhile) is kept."""
     from theta_cli.runs.plots import figure, save_figure
 
     fig = figure(width=11.0, height=4.5, fixed=False)
@@ -110,4 +134,5 @@ def write_chart(data: dict[str, Any], path: Path) -> Path:
         ax.set_xlabel("optimizer steps")
         ax.grid(True, alpha=0.3)
     acc_ax.legend(loc="best", fontsize=8)
-    return save_figure(fig, path)
+    with atomic.no_replace(not force):
+        return save_figure(fig, path)

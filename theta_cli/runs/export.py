@@ -36,6 +36,8 @@ def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
         raise ThetaError(f"{existing[0]}: already exists; pass --force to replace the export")
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: exists and is not a directory")
+    for path in (out / WEIGHTS_FILE, target.config_path):
+        atomic.check_target(path, force=True)  # no device or FIFO there; the dir is writable
     from theta_cli.model import count_parameters, save_weights
     from theta_cli.model.load import model_from_checkpoint
 

@@ -325,7 +325,7 @@ def render_run(d: dict[str, Any]) -> list[Any]:
         ck.add_column(col, justify=just)  # type: ignore[arg-type]
     for c in d["checkpoints"]:
         ck.add_row(c["name"], human_size(c["size"]), _num(c["avg_loss"], ".4f"),
-                   _num(c["acc_mean"]), "[green]best[/green]" if c["best"] else "")
+                   _num(c["acc_mean"]), Text("best", style="green") if c["best"] else "")
 
     out = [
         Panel(cfg, title=f"{d['name']}: config (changed from defaults in yellow)",
