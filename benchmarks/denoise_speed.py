@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from theta_cli import flow
-from theta_cli.data.geo import from_enu, to_enu
+from theta_cli.tracks.enu import from_enu, to_enu
 
 
 def synth_csv(path: Path, points: int, per_agent: int, seed: int) -> int:
@@ -121,7 +121,7 @@ def rts_in_memory(lat, lon, time_s, bounds) -> tuple[np.ndarray, np.ndarray, str
 def load(args: argparse.Namespace):
     """(model, K, Q1, Q2, fix interval, description)."""
     if args.model:
-        from theta_cli.model.load import load_model
+        from theta_cli.artifact.load import load_model
 
         m = load_model(args.model)
         return m.model, m.config.K, m.config.Q1, m.config.Q2, m.fix_interval_s, m.description
@@ -152,10 +152,12 @@ def main() -> None:
     import torch
 
     from theta_cli.core import logs
-    from theta_cli.infer.engine import DenoiseSettings, denoise_files, denoise_points
-    from theta_cli.infer.formats import read_track_file
+    from theta_cli.infer.engine import denoise_files
     from theta_cli.infer.outputs import plan_jobs
+    from theta_cli.infer.pipeline import denoise_points
+    from theta_cli.infer.request import DenoiseSettings
     from theta_cli.infer.runner import FlowRunner
+    from theta_cli.tracks.formats import read_track_file
 
     if args.threads:
         torch.set_num_threads(args.threads)

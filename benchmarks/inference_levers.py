@@ -36,14 +36,15 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from theta_cli.artifact.load import load_model
     from theta_cli.data.synth import SynthConfig, synthesize
     from theta_cli.eval.bench_data import read_pairs
     from theta_cli.eval.trajectory import latlon_error
     from theta_cli.infer.chunks import payload
-    from theta_cli.infer.engine import DenoiseSettings, denoise_points
+    from theta_cli.infer.pipeline import denoise_points
+    from theta_cli.infer.request import DenoiseSettings
     from theta_cli.infer.runner import FlowRunner
-    from theta_cli.infer.tracks import Points
-    from theta_cli.model.load import load_model
+    from theta_cli.tracks.points import Points
 
     torch.set_num_threads(2)
     loaded = load_model(args.model)

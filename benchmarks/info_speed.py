@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
+from theta_cli.artifact import checkpoint
 from theta_cli.core import atomic, csvlog
 from theta_cli.core.config import RunConfig, TrainConfig
 from theta_cli.core.layout import RunLayout, ckpt_name
-from theta_cli.engine import checkpoint
 from theta_cli.model import build_theta
 from theta_cli.runs import info
 

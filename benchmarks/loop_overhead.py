@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from theta_cli.core import layout, logs
+from theta_cli.core import logs
 from theta_cli.core.config import TrainConfig
 from theta_cli.data import epochfile
 from theta_cli.engine.plan import NewRequest, config_solver
@@ -101,7 +101,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_dataset(root / "data", args.steps * args.batch_size, args.k)
-        layout.set_models_dir(root / "models")
         cfg = TrainConfig(
             K=args.k,
             model_type=args.model_type,
@@ -120,8 +119,9 @@ def main() -> None:
             quick_val_path=str(root / "data" / "quick_val.pt"),
             huber_delta_path=str(root / "data" / "huber_delta.json"),
         )
-        recipe = TimedRecipe(config_solver(NewRequest(cfg, "benchmark")))
-        loader = recipe.loader
+        request = NewRequest(cfg, "benchmark", models_dir=root / "models")
+        recipe = TimedRecipe(config_solver(request))
+        loader = recipe.plan.loader
         real_set = loader.set
 
         def timed_set(epoch: int):  # noqa: ANN202
@@ -153,7 +153,6 @@ def main() -> None:
                 dt, steps = minimal_epoch(model, opt, x, v, t, cfg.batch_size, 8.0, r)
                 minimal_rates.append(steps / dt)
         num_params = recipe.num_params
-        layout.set_models_dir(None)
 
     th, mn = statistics.median(theta_rates), statistics.median(minimal_rates)
     print(

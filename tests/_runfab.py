@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 from typer.testing import Result
 
+from theta_cli.artifact import checkpoint
 from theta_cli.core import atomic, csvlog
 from theta_cli.core.config import RunConfig, TrainConfig
 from theta_cli.core.layout import RunLayout, ckpt_name
 from theta_cli.data import epochfile
-from theta_cli.engine import checkpoint
 
 K = 32
 HIDDEN = 16

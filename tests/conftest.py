@@ -77,8 +77,7 @@ def invoke(*args: object) -> Result:
 
 
 def reset_theta_globals() -> None:
-    """Undo what a CLI invocation leaves in the process: --models-dir and logging handlers."""
-    layout.set_models_dir(None)
+    """Undo what a CLI invocation leaves in the process: its logging handlers."""
     log = logs.get_logger()
     for h in list(log.handlers):
         log.removeHandler(h)

@@ -21,8 +21,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def clean_globals(monkeypatch, tmp_path):
-    # The callback records --models-dir and reconfigures logging: undo both after each test.
-    monkeypatch.setattr(layout, "_models_dir_option", None)
+    # The callback reconfigures logging: undo it after each test.
     monkeypatch.delenv(layout.MODELS_DIR_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     yield
@@ -80,31 +79,31 @@ def test_unknown_command_is_a_usage_error():
     assert "Traceback" not in result.output
 
 
+def _models_dir_seen(args: list[str], env: dict[str, str] | None = None) -> str:
+    """The run root a command was handed (``theta info --json`` reports it)."""
+    result = runner.invoke(app, [*args, "info", "--json"], env=env)
+    assert result.exit_code == 0, result.output + result.stderr
+    return json.loads(result.stdout)["models_dir"]
+
+
 def test_models_dir_option(tmp_path):
-    result = runner.invoke(app, ["--models-dir", str(tmp_path / "runs"), "data", "--help"])
-    assert result.exit_code == 0, result.output
-    assert layout.models_dir() == tmp_path / "runs"
+    assert _models_dir_seen(["--models-dir", str(tmp_path / "runs")]) == str(tmp_path / "runs")
 
 
 def test_models_dir_env(tmp_path):
     env = {layout.MODELS_DIR_ENV: str(tmp_path / "from_env")}
-    result = runner.invoke(app, ["data", "--help"], env=env)
-    assert result.exit_code == 0, result.output
-    assert layout.models_dir() == tmp_path / "from_env"
+    assert _models_dir_seen([], env) == str(tmp_path / "from_env")
 
 
 def test_models_dir_option_beats_env(tmp_path):
     env = {layout.MODELS_DIR_ENV: str(tmp_path / "from_env")}
-    result = runner.invoke(app, ["--models-dir", str(tmp_path / "opt"), "data", "--help"], env=env)
-    assert result.exit_code == 0, result.output
-    assert layout.models_dir() == tmp_path / "opt"
+    assert _models_dir_seen(["--models-dir", str(tmp_path / "opt")], env) == str(tmp_path / "opt")
 
 
 def test_models_dir_default(tmp_path):
-    layout.set_models_dir(tmp_path / "stale")  # a previous invocation in the same process
-    result = runner.invoke(app, ["data", "--help"])
-    assert result.exit_code == 0, result.output
-    assert layout.models_dir() == layout.Path("./models")
+    # a previous invocation in the same process leaves nothing behind (no module global)
+    _models_dir_seen(["--models-dir", str(tmp_path / "stale")])
+    assert _models_dir_seen([]) == "models"
 
 
 def test_verbose_enables_debug():

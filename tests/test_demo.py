@@ -58,7 +58,7 @@ def test_the_wheel_holds_what_the_demo_needs(tmp_path: Path) -> None:
     code = (
         "import theta_cli, theta_cli.cli\n"
         "from theta_cli import demo\n"
-        "from theta_cli.runs.find import builtin_dir\n"
+        "from theta_cli.artifact.resolve import builtin_dir\n"
         "print(theta_cli.__file__)\n"
         "print(demo.recipe()['hidden'])\n"
         "print((builtin_dir() / 'model.safetensors').stat().st_size > 1e6)\n"

@@ -36,6 +36,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def global_options(
+    ctx: typer.Context,
     models_dir: Path | None = typer.Option(
         None,
         "--models-dir",
@@ -49,7 +50,9 @@ def global_options(
     ),
 ) -> None:
     """Train and evaluate rectified-flow models that denoise GPS trajectories."""
-    layout.set_models_dir(models_dir)
+    # The run root, resolved once (--models-dir, else $THETA_MODELS_DIR, else ./models); the
+    # commands read it from ctx.obj and pass it to the engine explicitly (no module global).
+    ctx.obj = layout.models_dir(models_dir)
     logs.setup(verbose=verbose)
 
 

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import atomic, jsonfile, layout, logs
+from theta_cli.core import atomic, jsonfile, logs
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout
 
@@ -303,8 +303,9 @@ def _train(root: Path, data: DatasetLayout, result: DemoResult) -> None:
         },
         f"theta_cli/recipes/{RECIPE}",
     )
-    layout.set_models_dir(root / "models")
-    outcome = run_training(NewRequest(cfg, f"the demo recipe ({RECIPE})"))
+    outcome = run_training(
+        NewRequest(cfg, f"the demo recipe ({RECIPE})", models_dir=root / "models")
+    )
     result.run = outcome.run
     assert outcome.run is not None
     result.paths["run"] = outcome.run.root
@@ -330,7 +331,8 @@ def _bench(result: DemoResult) -> None:
     from theta_cli.eval import bench
 
     assert result.run is not None
-    res = bench.run(bench.BenchRequest(models=[str(result.run.root)], steps=list(BENCH_STEPS)))
+    res = bench.run(bench.BenchRequest(models=[str(result.run.root)], steps=list(BENCH_STEPS),
+                                       models_dir=result.root / "models"))
     result.bench = res
     for chart in res.charts:
         result.paths[f"bench chart {chart.stem}"] = chart
@@ -343,6 +345,7 @@ def _denoise_sample(root: Path, data: DatasetLayout, result: DemoResult) -> None
     from theta_cli.data.rawio import read_raw
     from theta_cli.eval.bench_data import read_dataset
     from theta_cli.infer import engine, outputs
+    from theta_cli.infer.request import DenoiseOptions, DenoiseRequest
 
     assert result.run is not None
     dataset = read_dataset(data.root)  # the manifest's splits and raw files, as bench reads them
@@ -362,7 +365,8 @@ def _denoise_sample(root: Path, data: DatasetLayout, result: DemoResult) -> None
         "time": t.timestamp[keep], "latitude": t.lat_n[keep], "longitude": t.lon_n[keep],
     }).to_csv(sample, index=False)
     jobs = outputs.plan_jobs([sample], out, "gpx", force=True)
-    report = engine.denoise_with_model(jobs, str(result.run.root), steps=10)
+    request = DenoiseRequest(tuple(jobs), str(result.run.root), options=DenoiseOptions(steps=10))
+    report = engine.denoise_with_model(request)
     f = report.files[0]
     log.info(f"denoised {f.points} fixes of test track {first} to {out}")
     result.paths["noisy sample track"] = sample

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from theta_cli.core import atomic
+from theta_cli.core import atomic, targets, tempfiles
 from theta_cli.core.errors import ThetaError
 
 fcntl = pytest.importorskip("fcntl")
@@ -118,7 +118,7 @@ def test_non_regular_targets_are_refused_even_with_force(tmp_path: Path, make) -
     p = make(tmp_path / "out.csv")
     kind = os.stat(p).st_mode
     with pytest.raises(ThetaError, match="not a regular file") as exc:
-        atomic.check_target(p, force=True)
+        targets.check_target(p, force=True)
     assert str(p) in str(exc.value)
     with pytest.raises(ThetaError, match="not a regular file"):
         atomic.write_text(p, "x")  # the writers check too, for every caller
@@ -127,24 +127,24 @@ def test_non_regular_targets_are_refused_even_with_force(tmp_path: Path, make) -
 
 def test_check_target_existing_files_and_links(tmp_path: Path) -> None:
     p = tmp_path / "out.gpx"
-    atomic.check_target(p, force=False)  # new: fine
+    targets.check_target(p, force=False)  # new: fine
     p.write_text("x")
     with pytest.raises(ThetaError, match="exists; pass --force"):
-        atomic.check_target(p, force=False)
-    atomic.check_target(p, force=True)
+        targets.check_target(p, force=False)
+    targets.check_target(p, force=True)
     dangling = tmp_path / "dangling.gpx"
     os.symlink(tmp_path / "nowhere", dangling)
     with pytest.raises(ThetaError, match="exists"):  # a link is a name in use
-        atomic.check_target(dangling, force=False)
+        targets.check_target(dangling, force=False)
 
 
 def test_check_target_directory_problems(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ThetaError, match="not a directory"):
-        atomic.check_target(tmp_path / "file" / "sub" / "out.gpx", force=False)
-    atomic.check_target(tmp_path / "new" / "sub" / "out.gpx", force=False)  # made when written
+        targets.check_target(tmp_path / "file" / "sub" / "out.gpx", force=False)
+    targets.check_target(tmp_path / "new" / "sub" / "out.gpx", force=False)  # made when written
     with pytest.raises(ThetaError, match="name too long"):
-        atomic.check_target(tmp_path / ("x" * 256), force=False)
+        targets.check_target(tmp_path / ("x" * 256), force=False)
 
 
 def test_check_target_unwritable_directory(tmp_path: Path, monkeypatch) -> None:
@@ -154,7 +154,7 @@ def test_check_target_unwritable_directory(tmp_path: Path, monkeypatch) -> None:
     # As root every directory is writable: ask os.access the way a normal user's would answer.
     monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != ro and real_access(p, mode))
     with pytest.raises(ThetaError, match="not writable"):
-        atomic.check_target(ro / "out.gpx", force=False)
+        targets.check_target(ro / "out.gpx", force=False)
 
 
 # ---- long names (item 19) -------------------------------------------------------------------
@@ -171,14 +171,14 @@ def test_a_legal_long_name_is_written_with_a_short_temp_name(tmp_path: Path) -> 
     atomic.write_with(tmp_path / name, writer)
     assert (tmp_path / name).read_text() == "ok" and _names(tmp_path) == [name]
     assert len(os.fsencode(seen[0].name)) <= 255
-    assert atomic.TEMP_RE.match(seen[0].name)
+    assert tempfiles.TEMP_RE.match(seen[0].name)
 
 
 # ---- stale temporary files (item 10) --------------------------------------------------------
 
 _KILLED_WRITER = """
 import sys, time
-from theta_cli.core import atomic
+from theta_cli.core import atomic, targets, tempfiles
 def writer(tmp):
     tmp.write_bytes(b"x" * 4096)
     print("writing", flush=True)
@@ -204,7 +204,7 @@ def test_the_next_write_removes_a_killed_writers_temp(tmp_path: Path, name: str)
     target = tmp_path / name
     stale = _killed_write(target)
     assert len(stale) == 1 and stale[0].stat().st_size == 4096
-    assert atomic.leftover_temps(tmp_path) == stale  # still found by the run-lock holder
+    assert tempfiles.leftover_temps(tmp_path) == stale  # still found by the run-lock holder
     (tmp_path / "other.gpx").write_text("x")
     atomic.write_text(target, "done")
     assert _names(tmp_path) == sorted([name, "other.gpx"])
@@ -257,7 +257,7 @@ def test_filesystems_without_locks_write_and_keep_temps(tmp_path: Path, monkeypa
 
 
 def test_cleanup_is_skipped_without_fcntl(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(atomic, "fcntl", None)
+    monkeypatch.setattr(tempfiles, "fcntl", None)
     stale = tmp_path / ".out.gpx.abcd1234.tmp"
     stale.write_text("data")
     atomic.write_text(tmp_path / "out.gpx", "done")
@@ -269,7 +269,7 @@ def test_cleanup_is_skipped_without_fcntl(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_export_refuses_a_fifo_in_its_directory_before_loading(tmp_path: Path) -> None:
-    from theta_cli.runs.export import export
+    from theta_cli.artifact.export import export
 
     out = tmp_path / "exported"
     out.mkdir()

@@ -11,7 +11,6 @@ from theta_cli.core.layout import RunLayout
 
 @pytest.fixture(autouse=True)
 def no_models_dir_setting(monkeypatch):
-    monkeypatch.setattr(layout, "_models_dir_option", None)
     monkeypatch.delenv(layout.MODELS_DIR_ENV, raising=False)
 
 
@@ -172,11 +171,8 @@ def test_models_dir_precedence(tmp_path, monkeypatch):
     assert layout.models_dir() == layout.Path("./models")
     monkeypatch.setenv(layout.MODELS_DIR_ENV, str(tmp_path / "env"))
     assert layout.models_dir() == tmp_path / "env"
-    layout.set_models_dir(tmp_path / "opt")
-    assert layout.models_dir() == tmp_path / "opt"
     assert layout.models_dir(tmp_path / "explicit") == tmp_path / "explicit"
-    layout.set_models_dir(None)
-    assert layout.models_dir() == tmp_path / "env"
+    assert not hasattr(layout, "set_models_dir")  # no global: each command hands it down
 
 
 def test_resolve_run_by_name_and_by_path(tmp_path, monkeypatch):

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from conftest import assert_refused, invoke
 
-from theta_cli.data.geo import from_enu, to_enu
 from theta_cli.data.noise import NOISE_FILE, VARIED_FIELDS, NoiseModel, side_stream
 from theta_cli.data.pairs import PairsConfig, make_pairs
 from theta_cli.data.synth import SynthConfig, synthesize
+from theta_cli.tracks.enu import from_enu, to_enu
 
 WHITE_ONLY = {"white_sigma": 4.0, "drift_sigma": 0.0, "outlier_rate": 0.0}
 

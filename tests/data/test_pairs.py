@@ -16,7 +16,6 @@ from conftest import assert_refused, invoke
 
 from theta_cli.commands import data as data_commands
 from theta_cli.core.errors import ThetaError
-from theta_cli.data.geo import from_enu, to_enu
 from theta_cli.data.noise import NOISE_FILE, NoiseModel
 from theta_cli.data.pairs import (
     PAIRS_FILE,
@@ -30,7 +29,8 @@ from theta_cli.data.pairs import (
 )
 from theta_cli.data.rawio import RAW_COLUMNS, read_raw
 from theta_cli.data.synth import SYNTH_FILE
-from theta_cli.infer.table import ColumnNames
+from theta_cli.tracks.enu import from_enu, to_enu
+from theta_cli.tracks.table import ColumnNames
 
 CENTER = (48.137, 11.575)
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z

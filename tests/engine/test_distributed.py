@@ -18,9 +18,9 @@ import pytest
 import torch
 from conftest import assert_refused, invoke, only_run, tiny_config, write_config
 
+from theta_cli.artifact import checkpoint
 from theta_cli.core.csvlog import read_train_rows
 from theta_cli.core.layout import RunLayout
-from theta_cli.engine import checkpoint
 from theta_cli.engine.distributed import Dist, detect
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")

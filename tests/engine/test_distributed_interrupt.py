@@ -17,7 +17,7 @@ from pathlib import Path
 
 from conftest import tiny_config, write_config
 
-from theta_cli.engine import checkpoint
+from theta_cli.artifact import checkpoint
 
 #: Generous: a loaded CI machine can take a minute to start two torch processes.
 START_S = 240

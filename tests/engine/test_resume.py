@@ -27,11 +27,11 @@ from conftest import (
     write_config,
 )
 
+from theta_cli.artifact import checkpoint
 from theta_cli.core.config import load_run_config
 from theta_cli.core.csvlog import read_train_rows
 from theta_cli.core.layout import RunLayout
-from theta_cli.engine import checkpoint
-from theta_cli.engine import recipe as train_loop
+from theta_cli.engine import recipe
 
 pytestmark = pytest.mark.usefixtures("theta_env")
 
@@ -68,7 +68,7 @@ def _resume_command(stdout: str) -> list[str]:
 
 def _sigint_during_checkpoint(monkeypatch: pytest.MonkeyPatch, nth: int) -> None:
     """Press Ctrl-C while the nth checkpoint is being evaluated (a real SIGINT)."""
-    real = train_loop.quick_val_acc
+    real = recipe.quick_val_acc
     calls = {"n": 0}
 
     def with_sigint(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -77,7 +77,7 @@ def _sigint_during_checkpoint(monkeypatch: pytest.MonkeyPatch, nth: int) -> None
             os.kill(os.getpid(), signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_loop, "quick_val_acc", with_sigint)
+    monkeypatch.setattr(recipe, "quick_val_acc", with_sigint)
 
 
 # ---- the exactness guarantee -----------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
 ) -> None:
     # KeyboardInterrupt inside the 3rd step's forward pass (dropout has drawn from the RNG
     # already): the checkpoint must hold step 2 and the RNG state from before that step.
-    real_loss = train_loop.TrainingRecipe.loss
+    real_loss = recipe.TrainingRecipe.loss
     calls = {"n": 0}
 
     def interrupted(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -124,7 +124,7 @@ def test_ctrl_c_mid_step_saves_the_current_step_and_resumes_exactly(
             raise KeyboardInterrupt
         return loss
 
-    monkeypatch.setattr(train_loop.TrainingRecipe, "loss", interrupted)
+    monkeypatch.setattr(recipe.TrainingRecipe, "loss", interrupted)
     # save_interval changes which checkpoints exist, never the training itself
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=100))
     stopped = invoke("--models-dir", "models", "new", "--config", cfg)

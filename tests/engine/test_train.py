@@ -19,14 +19,12 @@ from conftest import (
     write_config,
 )
 
-from theta_cli.core import layout
+from theta_cli.artifact import checkpoint
 from theta_cli.core.config import RunConfig, load_run_config
 from theta_cli.core.csvlog import read_train_rows
 from theta_cli.core.layout import TRAIN_CSV_HEADER, RunLayout
 from theta_cli.data import epochfile
-from theta_cli.engine import checkpoint
-from theta_cli.engine import plan as run_setup
-from theta_cli.engine import recipe as train_loop
+from theta_cli.engine import recipe, rundir
 
 pytestmark = pytest.mark.usefixtures("theta_env")
 
@@ -116,9 +114,9 @@ def test_runtime_log_holds_every_printed_line(theta_env: Path, tiny_data: Path) 
 def test_two_runs_started_in_the_same_second_get_distinct_directories(
     theta_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    layout.set_models_dir(theta_env / "models")
-    monkeypatch.setattr(run_setup.time, "strftime", lambda fmt, *a: "20261122_101500")
-    first, second = run_setup.claim_run_dir("hybrid"), run_setup.claim_run_dir("hybrid")
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt, *a: "20261122_101500")
+    models = theta_env / "models"
+    first, second = rundir.claim_run_dir("hybrid", models), rundir.claim_run_dir("hybrid", models)
     assert first.name == "hybrid_20261122_101500"
     assert second.name == "hybrid_20261122_101500_2"
 
@@ -266,7 +264,7 @@ def test_corrupt_huber_delta_file_is_refused(theta_env: Path, tiny_data: Path) -
 def test_non_finite_loss_stops_without_a_checkpoint(
     theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train_loop.TrainingRecipe.loss
+    real_loss = recipe.TrainingRecipe.loss
     calls = {"n": 0}
 
     def poisoned(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -274,10 +272,10 @@ def test_non_finite_loss_stops_without_a_checkpoint(
         loss = real_loss(self, xb, vb, tb)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(train_loop.TrainingRecipe, "loss", poisoned)
+    monkeypatch.setattr(recipe.TrainingRecipe, "loss", poisoned)
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=4))
     result = invoke("--models-dir", "m", "new", "--config", cfg)
-    assert result.exit_code == train_loop.EXIT_DIVERGED
+    assert result.exit_code == recipe.EXIT_DIVERGED
     err = result.stderr.strip()
     assert "non-finite loss (nan) at epoch 0 step 3" in err and "no checkpoint written" in err
     assert "\n" not in err.removeprefix("theta: error: ")
@@ -311,7 +309,7 @@ def test_early_stop_on_a_plateau_says_why(theta_env: Path, tiny_data: Path) -> N
 def test_avg_loss_is_the_mean_since_the_previous_checkpoint(
     theta_env: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_loss = train_loop.TrainingRecipe.loss
+    real_loss = recipe.TrainingRecipe.loss
     seen: list[float] = []
 
     def recording(self, xb, vb, tb):  # noqa: ANN001, ANN202
@@ -319,7 +317,7 @@ def test_avg_loss_is_the_mean_since_the_previous_checkpoint(
         seen.append(loss.item())
         return loss
 
-    monkeypatch.setattr(train_loop.TrainingRecipe, "loss", recording)
+    monkeypatch.setattr(recipe.TrainingRecipe, "loss", recording)
     # 6 steps per epoch, save_interval 4: rows after steps 4 and 6; log_interval 3 reads the
     # losses across that boundary, which must not change what each row averages
     cfg = tiny_config(tiny_data, epochs=1, save_interval=4, log_interval=3)
@@ -356,10 +354,10 @@ def test_non_finite_weights_or_acc_write_no_checkpoint(
             return Acc(1.0, 1.0, 0.0)
         return Acc(float("nan"), float("nan"), 0.0)
 
-    monkeypatch.setattr(train_loop, "quick_val_acc", broken)
+    monkeypatch.setattr(recipe, "quick_val_acc", broken)
     cfg = write_config(theta_env / "c.json", tiny_config(tiny_data, save_interval=4))
     result = invoke("--models-dir", "m", "new", "--config", cfg)
-    assert result.exit_code == train_loop.EXIT_DIVERGED, result.stderr
+    assert result.exit_code == recipe.EXIT_DIVERGED, result.stderr
     err = result.stderr.strip()
     assert "at epoch 0 step 4" in err and "no checkpoint written" in err, err
     assert ("is non-finite" if what == "weights" else "quick_val acc is non-finite") in err
@@ -381,10 +379,11 @@ def test_t_weight_weights_each_sample_by_its_t() -> None:
 
     def loss(p: float) -> float:
         ns = SimpleNamespace(
-            model=lambda x, t: torch.zeros_like(x), device=torch.device("cpu"), autocast=False,
-            state=SimpleNamespace(delta_curr=2.0), config=SimpleNamespace(t_weight=p),
+            model=lambda x, t: torch.zeros_like(x), autocast=False,
+            state=SimpleNamespace(delta_curr=2.0),
+            plan=SimpleNamespace(device=torch.device("cpu"), config=SimpleNamespace(t_weight=p)),
         )
-        return float(train_loop.TrainingRecipe.loss(ns, torch.zeros_like(vb), vb, tb))
+        return float(recipe.TrainingRecipe.loss(ns, torch.zeros_like(vb), vb, tb))
 
     huber = F.huber_loss(torch.tensor([5.0, 1.0]), torch.zeros(2), delta=2.0, reduction="none")
     assert loss(0.0) == pytest.approx(float(huber.mean()))

@@ -8,13 +8,12 @@ import torch
 from _runfab import K, invoke, make_quick_val, make_run, reset_cli_state, tiny_config
 
 from theta_cli import flow
+from theta_cli.artifact import checkpoint, load
 from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout
 from theta_cli.data import epochfile
-from theta_cli.engine import checkpoint
 from theta_cli.eval import bytewise
-from theta_cli.model import load
 
 
 @pytest.fixture(autouse=True)
@@ -178,7 +177,7 @@ def test_cli_data_dir_option(run: RunLayout, tmp_path: Path, monkeypatch) -> Non
 
 @pytest.mark.parametrize("mode", ["velocity", "denoise"])
 def test_cli_real_model_matches_direct_forward(run: RunLayout, tmp_path: Path, mode: str) -> None:
-    from theta_cli.model import load
+    from theta_cli.artifact import load
 
     ckpt = run.checkpoints()[1][2]
     res = invoke(tmp_path / "models", "eval-bytes", str(ckpt), "--cpu", "--mode", mode,

@@ -71,7 +71,7 @@ def test_latlon_error_in_metres() -> None:
     got = latlon_error(lat0 + [1e-5, 0.0, 0.0], lon0 + [0.0, 1e-5, 0.0], lat0, lon0)
     np.testing.assert_allclose(got, [1.105743, 1.113195, 0.0], rtol=0, atol=2e-6)
     # Elsewhere: a 3-4-5 offset put in place through the inverse conversion comes back as 5 m.
-    from theta_cli.data.geo import from_enu
+    from theta_cli.tracks.enu import from_enu
 
     clat, clon = np.array([48.85, -33.9, 64.1]), np.array([2.35, 151.2, -21.9])
     elat, elon = from_enu(np.full(3, 3.0), np.full(3, -4.0), clat, clon)

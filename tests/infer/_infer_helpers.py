@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from typer.testing import CliRunner, Result
 
-from theta_cli.data.geo import from_enu, to_enu
-from theta_cli.infer.engine import DenoiseSettings
-from theta_cli.infer.tracks import Points
+from theta_cli.infer.request import DenoiseSettings
+from theta_cli.tracks.enu import from_enu, to_enu
+from theta_cli.tracks.points import Points
 
 CENTER = (48.137, 11.575)
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -159,12 +159,12 @@ def fake_loader(
     fix_interval_s: float = 1.0,
 ) -> list[str]:
     """Make ``--model`` load ``model`` (any reference); returns the references asked for."""
-    from theta_cli.model import load
+    from theta_cli.artifact import load
 
     asked: list[str] = []
     config = SimpleNamespace(K=k, Q1=q1, Q2=q2, fix_interval_s=fix_interval_s)
 
-    def load_model(ref: str) -> SimpleNamespace:
+    def load_model(ref: str, models_dir: Path | None = None) -> SimpleNamespace:
         asked.append(str(ref))
         return SimpleNamespace(model=model, config=config, source=Path(str(ref)),
                                description=f"stand-in {type(model).__name__}",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer.engine import DenoiseSettings
+from theta_cli.infer.request import DenoiseSettings
 from theta_cli.infer.runner import SYMMETRIES, FlowRunner
 
 

@@ -20,9 +20,9 @@ from _infer_helpers import MM, T0, ConstModel, ZeroModel, gpx_text, offsets_m, s
 
 from theta_cli.core.errors import ThetaError
 from theta_cli.infer.engine import denoise_files
-from theta_cli.infer.formats import read_track_file
 from theta_cli.infer.outputs import plan_jobs
-from theta_cli.infer.table import ColumnNames
+from theta_cli.tracks.formats import read_track_file
+from theta_cli.tracks.table import ColumnNames
 
 GPX = "{http://www.topografix.com/GPX/1/1}"
 TPX = "{http://www.garmin.com/xmlschemas/TrackPointExtension/v1}"

@@ -20,7 +20,7 @@ from _infer_helpers import (
     track,
 )
 
-from theta_cli.infer.engine import denoise_points
+from theta_cli.infer.pipeline import denoise_points
 from theta_cli.infer.runner import FlowRunner
 
 

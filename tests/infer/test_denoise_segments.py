@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from theta_cli.infer.segments import default_max_gap, plan_segments
-from theta_cli.infer.tracks import Points
+from theta_cli.tracks.points import Points
 
 
 def make(lat, time, group=None) -> Points:

@@ -15,7 +15,7 @@ import pandas as pd
 from _infer_helpers import invoke
 from conftest import only_run, reset_theta_globals, tiny_config, write_config
 
-from theta_cli.data.geo import to_enu
+from theta_cli.tracks.enu import to_enu
 
 
 def run_ok(*args: object) -> str:

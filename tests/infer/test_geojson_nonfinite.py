@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from _infer_helpers import T0, ZeroModel, fake_loader, invoke, track
 
-from theta_cli.infer.geojson import geojson_text
-from theta_cli.infer.tracks import Denoised, Points
+from theta_cli.tracks.geojson import geojson_text
+from theta_cli.tracks.points import Denoised, Points
 
 
 def strict_json(text: str) -> dict:

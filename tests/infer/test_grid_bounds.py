@@ -20,7 +20,7 @@ from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout
 from theta_cli.engine import plan
 from theta_cli.infer import resample
-from theta_cli.infer.engine import denoise_points
+from theta_cli.infer.pipeline import denoise_points
 from theta_cli.infer.runner import FlowRunner
 
 

@@ -14,7 +14,7 @@ from _infer_helpers import ZeroModel, fake_loader, gpx_text, invoke, track
 from conftest import assert_refused
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer.formats import read_track_file
+from theta_cli.tracks.formats import read_track_file
 
 MB = 1 << 20
 

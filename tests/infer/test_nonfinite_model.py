@@ -15,12 +15,13 @@ from _infer_helpers import invoke, track
 from conftest import assert_refused
 from safetensors.torch import load_file, save_file
 
+from theta_cli.artifact.load import load_model
+from theta_cli.artifact.weights import save_weights
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
 from theta_cli.eval import bench
 from theta_cli.eval.bench_data import read_pairs
 from theta_cli.model import build_theta
-from theta_cli.model.load import load_model, save_weights
 
 
 def export_dir(root: Path) -> Path:

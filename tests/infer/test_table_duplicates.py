@@ -1,5 +1,5 @@
 """A table with two columns of the same name is refused in one line naming the file and the
-column, by `theta denoise` and `theta data pairs` alike (both read through infer.table): which
+column, by `theta denoise` and `theta data pairs` alike (both read through tracks.table): which
 of the two holds the coordinates cannot be told, and parquet written with them is unreadable."""
 
 from __future__ import annotations

@@ -12,12 +12,13 @@ import pytest
 import torch
 from conftest import assert_refused, invoke
 
+from theta_cli.artifact.checkpoint import MODEL
+from theta_cli.artifact.load import model_const, model_from_payload
+from theta_cli.artifact.weights import save_weights
 from theta_cli.core.config import Architecture, TrainConfig, validate_train
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
-from theta_cli.engine.checkpoint import MODEL
 from theta_cli.model import build_theta
-from theta_cli.model.load import model_const, model_from_payload, save_weights
 
 TINY = {"model_type": "hybrid", "hidden": 16, "layers": 2, "K": 32}
 

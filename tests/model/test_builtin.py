@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 
-from theta_cli.model.load import load_model
-from theta_cli.runs.find import builtin_dir
+from theta_cli.artifact.load import load_model
+from theta_cli.artifact.resolve import builtin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 

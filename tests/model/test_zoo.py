@@ -10,6 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from theta_cli.artifact.load import model_const
+from theta_cli.artifact.weights import save_weights
 from theta_cli.core.config import RunConfig, TrainConfig
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
@@ -19,8 +21,6 @@ from theta_cli.model import (
     build_theta,
     count_parameters,
     default_heads,
-    model_const,
-    save_weights,
 )
 
 ARCHS = ("hybrid", "transformer", "cnn1d", "nn")  # "mlp" is an alias of "nn"

@@ -7,9 +7,9 @@ import pytest
 import torch
 from _runfab import invoke, make_run, reset_cli_state, tiny_config
 
+from theta_cli.artifact import checkpoint
 from theta_cli.core import csvlog
 from theta_cli.core.layout import RunLayout
-from theta_cli.engine import checkpoint
 from theta_cli.runs import info
 
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from _runfab import invoke, make_run, reset_cli_state
 
+from theta_cli.artifact.resolve import resolve_checkpoint
 from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout
-from theta_cli.runs.find import resolve_checkpoint
 
 COMMANDS = ("eval-bytes", "plot", "prune", "info", "export")
 
@@ -101,8 +101,7 @@ def test_tiny_run_tools_end_to_end(tiny_run: RunLayout, tmp_path: Path) -> None:
     kept = [p.name for _, _, p in run.checkpoints()]
     assert kept == sorted({best_name, names[-1]}, key=names.index)  # the best and the newest
     assert invoke(models, "export", run.name, "--out", str(tmp_path / "exp")).exit_code == 0
-    from theta_cli.model import model_const
-    from theta_cli.model.load import model_from_checkpoint
+    from theta_cli.artifact.load import model_const, model_from_checkpoint
 
     exported = model_const(tmp_path / "exp")
     original, _ = model_from_checkpoint(run.checkpoints()[-1][2])

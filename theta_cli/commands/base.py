@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -114,3 +115,41 @@ def warn_unused_columns(options: dict[str, str | None], inputs: list[tuple[Path,
             logs.get_logger().warning(
                 f"{option}: applies to CSV/parquet inputs only; ignored for {files}"
             )
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, min_total: int = 0) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr (stdout stays clean), removed when done; yields
+    ``update(done, total)``. With ``min_total`` it starts only for a total of at least that
+    many (smaller jobs finish before it would draw); without, at once, its total unknown."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from theta_cli.core import logs
+
+    bar: Progress | None = None
+    task: Any = None
+
+    def start(total: int | None) -> None:
+        nonlocal bar, task
+        bar = Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=logs.err_console, transient=True,
+        )
+        bar.start()
+        task = bar.add_task(label, total=total)
+
+    def update(done: int, total: int) -> None:
+        if total < min_total:
+            return
+        if bar is None:
+            start(total)
+        assert bar is not None
+        bar.update(task, completed=done, total=max(total, done))
+
+    if min_total <= 0:
+        start(None)
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()

@@ -11,12 +11,13 @@ import typer
 
 from theta_cli import flow
 from theta_cli.core import logs
-from theta_cli.core.layout import resolve_run
+from theta_cli.core.layout import ckpt_label, resolve_run
 
 _COMPARE_OUT = Path("theta-compare.png")
 
 
 def bench(
+    ctx: typer.Context,
     models: list[str] | None = typer.Argument(
         None, metavar="[MODEL]...", help="Runs (their best checkpoint), checkpoint .pt files or "
         "exported model directories; the built-in model is added unless --no-builtin.",
@@ -61,16 +62,16 @@ def bench(
 
     Example: theta bench hybrid_20261122_014458 --steps 1,10
     """
-    from theta_cli.core import atomic
+    from theta_cli.core import targets
     from theta_cli.eval import bench as engine
 
     if fig_dir is not None:  # a user-chosen place: refuse a device or FIFO there before scoring
         for name in engine.CHART_NAMES:
-            atomic.check_target(fig_dir / name, force=True)  # the charts are theta's own
+            targets.check_target(fig_dir / name, force=True)  # the charts are theta's own
     request = engine.BenchRequest(
         models=models or [], steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
         device=device, batch_size=batch_size, fig_dir=fig_dir, symmetries=symmetries,
-        builtin=builtin,
+        builtin=builtin, models_dir=ctx.obj,
     )
     with logs.stdout_to_stderr(as_json):
         result = engine.run(request)
@@ -87,6 +88,7 @@ def bench(
 
 
 def compare(
+    ctx: typer.Context,
     runs: list[str] = typer.Argument(
         ..., metavar="RUN...", help="Runs to compare (names or paths)."
     ),
@@ -104,7 +106,7 @@ def compare(
     from theta_cli.runs import compare as engine
 
     engine.check_out(out, force)
-    data = engine.compare([resolve_run(r) for r in runs])
+    data = engine.compare([resolve_run(r, ctx.obj) for r in runs])
     chart = engine.write_chart(data, out, force)
     data["chart"] = str(chart)
     if as_json:
@@ -135,8 +137,6 @@ def _cell(value: object, fmt: str) -> str:
     if value is None:
         return "-"
     if fmt == "ckpt":  # ckpt_epoch3_step200.pt -> e3:s200: columns stay narrow
-        from theta_cli.runs.plots import ckpt_label
-
         return ckpt_label(str(value))
     return format(value, fmt)
 

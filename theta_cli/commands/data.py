@@ -170,7 +170,7 @@ def pairs(
     Example: theta data pairs --from rides/ --out dataset/raw --vary-noise 0.5
     """
     from theta_cli.data.pairs import PairsConfig, make_pairs
-    from theta_cli.infer.table import ColumnNames
+    from theta_cli.tracks.table import ColumnNames
 
     inputs = [*(sources or []), *(more or [])]
     if not inputs:
@@ -182,8 +182,7 @@ def pairs(
     )
     cfg = _validated(PairsConfig, "pairs", files=files, seed=seed, format=format)
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
-    from theta_cli.infer.formats import input_format
-    from theta_cli.infer.outputs import expand_inputs
+    from theta_cli.tracks.formats import expand_inputs, input_format
 
     summary = make_pairs(inputs, out, cfg, noise=noise, columns=columns, force=force)
     # After the work: a refused run shows its one error line, not this notice first.

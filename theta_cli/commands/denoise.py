@@ -1,16 +1,13 @@
 """`theta denoise`: clean real GPS tracks (GPX, FIT, CSV, parquet) with a trained model.
 
-Thin: parses options, refuses bad paths before loading anything, loads the model, calls
-``theta_cli.infer.engine.denoise_files`` and prints its summary. torch, pandas and the format
-libraries are imported inside the command, never at module import.
+Thin: checks the options (``infer.request.DenoiseOptions``), refuses bad paths before loading
+anything, calls ``theta_cli.infer.engine.denoise_with_model`` and prints its summary. torch,
+pandas and the format libraries are imported inside the command, never at module import.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +16,13 @@ import typer
 from theta_cli import flow
 from theta_cli.commands import base
 from theta_cli.core import logs
-from theta_cli.core.errors import ThetaError
 
 #: Show a progress bar from this many chunks on (smaller inputs finish before it would draw).
 PROGRESS_MIN_CHUNKS = 1024
 
 
 def denoise(
+    ctx: typer.Context,
     inputs: list[Path] = typer.Argument(
         ..., metavar="INPUT...", help="Track files (.gpx, .fit, .csv, .parquet) or directories.",
         show_default=False,
@@ -75,25 +72,18 @@ def denoise(
     Example: theta denoise rides/*.gpx --model hybrid_20261122_014458 --out cleaned/
     """
     from theta_cli.infer import engine, outputs
-    from theta_cli.infer.table import ColumnNames
+    from theta_cli.infer.request import DenoiseOptions, DenoiseRequest
+    from theta_cli.tracks.table import ColumnNames
 
-    if steps < 1:
-        raise ThetaError(f"--steps {steps}: must be at least 1")
-    if batch_size < 1:
-        raise ThetaError(f"--batch-size {batch_size}: must be at least 1")
-    if max_gap is not None and not (math.isfinite(max_gap) and max_gap > 0):
-        raise ThetaError(f"--max-gap {max_gap}: must be a positive number of seconds")
-    for name, q in (("--q1", q1), ("--q2", q2)):
-        if q is not None and q < 0:
-            raise ThetaError(f"{name} {q}: must be >= 0")
+    # Checked before any path is looked at: a bad option is one line, and nothing is read.
+    options = DenoiseOptions(steps=steps, batch_size=batch_size, device=device,
+                             max_gap_s=max_gap, q1=q1, q2=q2, symmetries=symmetries)  # fmt: skip
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
     with logs.stdout_to_stderr(as_json):
         jobs = outputs.plan_jobs(inputs, out, fmt, force)
-        with _progress_bar("denoising") as progress:
-            report = engine.denoise_with_model(
-                jobs, model, columns, steps, batch_size, device, max_gap, q1, q2, progress,
-                symmetries,
-            )
+        request = DenoiseRequest(tuple(jobs), model, columns, options, models_dir=ctx.obj)
+        with base.progress_bar("denoising (chunks)", PROGRESS_MIN_CHUNKS) as progress:
+            report = engine.denoise_with_model(request, progress)
         # After the work: a refused run shows its one error line, not this notice first.
         base.warn_unused_columns(
             {"--lat-col": lat_col, "--lon-col": lon_col, "--time-col": time_col,
@@ -104,34 +94,6 @@ def denoise(
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
-
-
-@contextlib.contextmanager
-def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar on stderr, started only for inputs long enough to need one."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    bar: Progress | None = None
-    task: Any = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar, task
-        if total < PROGRESS_MIN_CHUNKS:
-            return
-        if bar is None:
-            bar = Progress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=logs.err_console, transient=True,
-            )
-            bar.start()
-            task = bar.add_task(f"{label} (chunks)", total=total)
-        bar.update(task, completed=done, total=total)
-
-    try:
-        yield update
-    finally:
-        if bar is not None:
-            bar.stop()
 
 
 def _metres(value: float | None) -> str:

@@ -6,47 +6,30 @@ and prints. torch and matplotlib are imported inside the engines, never here.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
 
 from theta_cli import flow
+from theta_cli.artifact import resolve
+from theta_cli.artifact.best import DEFAULT_METRIC, METRICS
+from theta_cli.commands import base
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout, resolve_run
 from theta_cli.eval.bytewise import DEFAULT_BATCH as EVAL_BATCH
 from theta_cli.eval.bytewise import MODES as EVAL_MODES
-from theta_cli.runs import find
-from theta_cli.runs.best import DEFAULT_METRIC, METRICS
 from theta_cli.runs.prune import DEFAULT_KEEP_BEST as PRUNE_KEEP_BEST
 from theta_cli.runs.prune import DEFAULT_KEEP_LAST as PRUNE_KEEP_LAST
 
 _TARGET_HELP = "A checkpoint file, or a run (name under --models-dir, or path) with --ckpt."
 
 
-@contextlib.contextmanager
-def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar on stderr (stdout stays clean); removed when done."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=logs.err_console, transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=max(total, done))
-
-        yield update
-
-
 def eval_bytes(
+    ctx: typer.Context,
     target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
     ckpt: str | None = typer.Option(
         None, "--ckpt", help="Checkpoint file name inside the run [default: the newest]."
@@ -71,13 +54,13 @@ def eval_bytes(
     """
     from theta_cli.eval import bytewise
 
-    path = find.resolve_checkpoint(target, ckpt)
+    path = resolve.resolve_checkpoint(target, ckpt, ctx.obj)
     run, _, _ = RunLayout.from_ckpt(path)
     req = bytewise.EvalRequest(path, data, limit, q1, q2, mode, steps, batch_size, cpu)
     # Checked before runtime.log is attached: a refused evaluation leaves the run untouched.
     job = bytewise.prepare(req)
     logs.attach_run_log(run.runtime_log)
-    res = bytewise.evaluate(job, progress_factory=lambda: _progress_bar(f"{mode} error"))
+    res = bytewise.evaluate(job, progress_factory=lambda: base.progress_bar(f"{mode} error"))
     _print_eval(res)
 
 
@@ -135,6 +118,7 @@ def _print_eval(res: object) -> None:
 
 
 def plot(
+    ctx: typer.Context,
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run name or path."),
 ) -> None:
     """Redraw a run's charts (loss, acc, byte-wise heatmap) from its CSV logs, headless.
@@ -143,7 +127,7 @@ def plot(
     """
     from theta_cli.runs import plots
 
-    run = resolve_run(run_ref)
+    run = resolve_run(run_ref, ctx.obj)
     written = plots.write_all(run)
     log = logs.get_logger()
     if not written:
@@ -158,6 +142,7 @@ def _interactive() -> bool:
 
 
 def prune(
+    ctx: typer.Context,
     run_ref: str = typer.Argument(..., metavar="RUN", help="Run name or path."),
     keep_best: int = typer.Option(
         PRUNE_KEEP_BEST, "--keep-best", help="Keep the K best by --metric."
@@ -176,7 +161,7 @@ def prune(
     """
     from theta_cli.runs import prune as engine
 
-    run = resolve_run(run_ref)
+    run = resolve_run(run_ref, ctx.obj)
     plan = engine.plan_prune(run, keep_best, keep_last, metric)
     _print_plan(plan)
     log = logs.get_logger()
@@ -230,6 +215,7 @@ def _print_plan(plan: object) -> None:
 
 
 def info(
+    ctx: typer.Context,
     target: str | None = typer.Argument(
         None, metavar="[RUN|CKPT]", help="A run (name or path) or a checkpoint file.",
         show_default=False,
@@ -244,13 +230,13 @@ def info(
 
     renderables: list[object]
     if target is None:
-        data = engine.list_summaries()
+        data = engine.list_summaries(ctx.obj)
         renderables = [engine.render_runs(data)]
     elif Path(target).is_file():
         data = engine.ckpt_details(Path(target))
         renderables = [engine.render_ckpt(data)]
     else:
-        data = engine.run_details(resolve_run(target))
+        data = engine.run_details(resolve_run(target, ctx.obj))
         renderables = engine.render_run(data)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -260,6 +246,7 @@ def info(
 
 
 def export(
+    ctx: typer.Context,
     target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
     out: Path = typer.Option(..., "--out", help="Directory to write.", show_default=False),
     ckpt: str | None = typer.Option(
@@ -271,15 +258,15 @@ def export(
 
     Example: theta export models/hybrid_20261122_101500/ckpt/ckpt_epoch1_step200.pt --out exported
     """
-    from theta_cli.runs import export as engine
+    from theta_cli.artifact import export as engine
 
-    path = find.resolve_checkpoint(target, ckpt)
+    path = resolve.resolve_checkpoint(target, ckpt, ctx.obj)
     done = engine.export(path, out, overwrite=force)
     log = logs.get_logger()
     log.info(f"exported {path.name} ({done.num_params:,} parameters)")
     log.info(f"wrote {done.weights}")
     log.info(f"wrote {done.config}")
-    log.info(f"load it with theta_cli.model.model_const({str(done.out)!r})")
+    log.info(f"load it with theta_cli.artifact.load.model_const({str(done.out)!r})")
 
 
 def register(app: typer.Typer) -> None:

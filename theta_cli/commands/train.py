@@ -40,6 +40,7 @@ def _recover_dataset(train_dir: str) -> None:
 
 
 def new(
+    ctx: typer.Context,
     config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
     model_type: str | None = typer.Option(
         None, "--model-type", help=f"One of {', '.join(MODEL_TYPES)} (mlp = nn)."
@@ -77,7 +78,7 @@ def new(
     cfg = cfgmod.apply_overrides(base, overrides, "command-line override")
     _recover_dataset(cfg.train_dir)
     try:
-        run_training(NewRequest(cfg, source))
+        run_training(NewRequest(cfg, source, models_dir=ctx.obj))
     except Interrupted:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 

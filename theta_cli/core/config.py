@@ -106,7 +106,11 @@ class TrainConfig(BaseModel):
     log_interval: int = Field(100, ge=1)
     lr: float = Field(1e-4, gt=0.0)
     model_type: str = "hybrid"
-    num_workers: int = Field(4, ge=0)
+    num_workers: int = Field(
+        4, ge=0, description="accepted (a field of the spec's config.json) but has no effect: "
+        "each epoch reads one pre-chunked file into memory, so DataLoader worker processes would "
+        "add only their start-up cost",
+    )
     save_interval: int = Field(1000, ge=1)
     train_dir: str = DATASET_DEFAULTS.train_dir
     val_dir: str = DATASET_DEFAULTS.val_dir
@@ -207,10 +211,6 @@ class RunConfig(TrainConfig):
     @classmethod
     def start(cls, cfg: TrainConfig, delta: float) -> RunConfig:
         return cls.compose(cfg, RunState(lr=cfg.lr, delta_curr=delta))
-
-    def split(self) -> tuple[TrainConfig, RunState]:
-        """The frozen settings and the state, back apart."""
-        return self.train_config(), self.state()
 
     def state(self) -> RunState:
         return RunState(**{k: getattr(self, k) for k in RunState.model_fields})

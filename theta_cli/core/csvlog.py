@@ -22,6 +22,7 @@ from theta_cli.core.layout import (
     RunLayout,
     byte_csv_header,
 )
+from theta_cli.core.metrics import with_metric_fields
 from theta_cli.core.textfile import read_text
 
 
@@ -186,20 +187,16 @@ def append_byte_row(run: RunLayout, row: ByteRow) -> None:
 
 
 @dataclass(frozen=True)
+@with_metric_fields(after="points")
 class BenchRow:
-    """One row of bench.csv: a checkpoint at some Euler steps, scored on one data set."""
+    """One row of bench.csv: a checkpoint at some Euler steps, scored on one data set. The
+    metric fields (mean, median, p95, rmse, max, gsdc: ``core.metrics``) follow ``points``."""
 
     time: str
     ckpt_name: str
     steps: int
     data: str
     points: int
-    mean: float
-    median: float
-    p95: float
-    rmse: float
-    max: float
-    gsdc: float
     points_per_s: float
     best_baseline_median: float
     best_baseline_p95: float

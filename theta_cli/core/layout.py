@@ -111,7 +111,7 @@ DATASET_DEFAULTS = _DatasetDefaults()
 DEFAULT_MODELS_DIR = "./models"
 MODELS_DIR_ENV = "THETA_MODELS_DIR"
 
-#: Weights file written by ``export`` and read by ``model.model_const``.
+#: Weights file written by ``artifact.export`` and read by ``artifact.load.model_const``.
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TRAIN_CSV = "train_data.csv"
@@ -167,6 +167,12 @@ def ckpt_name(epoch: int, step: int) -> str:
     return f"ckpt_epoch{epoch}_step{step}.pt"
 
 
+def ckpt_label(name: str) -> str:
+    """``ckpt_epoch3_step200.pt`` -> ``e3:s200`` (short tick label); other names unchanged."""
+    m = CKPT_RE.match(name)
+    return f"e{m['epoch']}:s{m['step']}" if m else name
+
+
 def parse_ckpt_name(name: str) -> tuple[int, int]:
     """Return (epoch, step) from a checkpoint file name, or raise ThetaError."""
     m = CKPT_RE.match(name)
@@ -185,21 +191,11 @@ def byte_csv_header(k: int) -> tuple[str, ...]:
     )
 
 
-_models_dir_option: Path | None = None
-
-
-def set_models_dir(value: str | os.PathLike[str] | None) -> None:
-    """Record the global ``--models-dir`` option for this invocation (None = not given)."""
-    global _models_dir_option
-    _models_dir_option = Path(value) if value is not None else None
-
-
 def models_dir(value: str | os.PathLike[str] | None = None) -> Path:
-    """The run root: explicit value, else --models-dir, else $THETA_MODELS_DIR, else ./models."""
+    """The run root: ``value`` (the CLI passes ``--models-dir`` here, and the engine whatever
+    the command handed it), else $THETA_MODELS_DIR, else ./models."""
     if value is not None:
         return Path(value)
-    if _models_dir_option is not None:
-        return _models_dir_option
     return Path(os.environ.get(MODELS_DIR_ENV) or DEFAULT_MODELS_DIR)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import atomic, jsonfile
+from theta_cli.core import atomic, jsonfile, tempfiles
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BENCH_CSV, BYTE_CSV, RunLayout
 
@@ -70,7 +70,7 @@ def hold_run(run: RunLayout, command: str) -> Iterator[dict[str, Any]]:
     """Hold the run's lock and, first thing, remove the temporary files that killed writes of
     this run left behind (no other process writes them while the lock is held)."""
     with hold(run.lock_path, command) as mine:
-        stale = atomic.leftover_temps(run.root, skip=_written_unlocked)
+        stale = tempfiles.leftover_temps(run.root, skip=_written_unlocked)
         for p in stale:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()

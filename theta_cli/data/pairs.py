@@ -28,12 +28,12 @@ from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
-from theta_cli.data.geo import from_enu, to_enu
 from theta_cli.data.noise import NOISE_FILE, NoiseModel
 from theta_cli.data.rawio import RAW_COLUMNS, cap_agent_name
 from theta_cli.data.rawout import PAIRS_FILE, SYNTH_FILE, OutDir, check_out, part_name
 from theta_cli.data.synth import write_table as write_raw_table
-from theta_cli.infer.table import RAW_NOISY, ColumnNames, TableSource
+from theta_cli.tracks.enu import from_enu, to_enu
+from theta_cli.tracks.table import RAW_NOISY, ColumnNames, TableSource
 
 #: Why a fix is dropped (the names `theta denoise` counts pass-through points by).
 DROP_REASONS = ("non_finite", "no_time", "duplicate_time")
@@ -129,7 +129,7 @@ def read_tracks(
     paths: Sequence[Path], columns: ColumnNames, summary: PairsSummary
 ) -> list[Track]:
     """Every track of every file with 2 or more usable fixes; counts go into ``summary``."""
-    from theta_cli.infer.formats import read_track_file, track_names
+    from theta_cli.tracks.formats import read_track_file, track_names
 
     tracks: list[Track] = []
     seen: set[str] = set()
@@ -244,7 +244,7 @@ def make_pairs(
 ) -> PairsSummary:
     """Read track files or directories ``inputs``; write raw pairs, noise_model.json and
     pairs.json into ``out``. Bad input raises ThetaError before anything is written."""
-    from theta_cli.infer.outputs import expand_inputs
+    from theta_cli.tracks.formats import expand_inputs
 
     noise = noise or NoiseModel()
     columns = columns or ColumnNames()

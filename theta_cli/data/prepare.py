@@ -191,7 +191,32 @@ def prepare(
     _check_paths(raw_p, out_p, force)
     summary = PrepareSummary(out=out_p, raw_files=files, options=opts)
     scan = _scan(files, summary, progress)
+    assign, planned = _plan_splits(raw_p, scan, opts, summary)
 
+    with staging.build_dir(out_p) as build:
+        staged = DatasetLayout(build)
+        writers = {
+            s: SplitWriter(s, staged.split_dir(s), plan_files(planned[s], opts), opts)
+            for s in SPLITS
+        }
+        train_mags, intervals = _write_splits(files, assign, scan, writers, summary, progress)
+        t0 = time.perf_counter()
+        summary.delta = huber_delta(np.concatenate(train_mags))
+        summary.fix_interval_s = typical_interval(np.concatenate(intervals))
+        atomic.write_json(staged.huber_path, summary.delta)
+        summary.quick_val = write_quick_val(staged.quick_val_path, writers["val"], opts)
+        index = [r for s in SPLITS for r in writers[s].index_rows]
+        atomic.write_text(staged.chunks_path, _index_csv(index))
+        atomic.write_json(staged.manifest_path, _manifest(summary, assign))
+        staging.swap_in(build, out_p, DATASET_OUTPUTS)
+        summary.tick("save", t0)
+    return summary
+
+
+def _plan_splits(
+    raw_p: Path, scan: _Scan, opts: PrepareOptions, summary: PrepareSummary
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Assign each agent with at least K fixes to a split; the chunks each split will get."""
     if not scan.rows:
         raise ThetaError(
             f"{raw_p}: no usable rows: all {summary.fixes:,} rows lack a finite coordinate, "
@@ -210,53 +235,49 @@ def prepare(
     for a, s in assign.items():
         planned[s] += n_chunks(scan.rows[a], k, overlap)
         summary.splits[s].agents += 1
+    return assign, planned
 
-    with staging.build_dir(out_p) as build:
-        staged = DatasetLayout(build)
-        writers = {
-            s: SplitWriter(s, staged.split_dir(s), plan_files(planned[s], opts), opts)
-            for s in SPLITS
-        }
-        t_rng = np.random.default_rng([opts.seed, 1])
-        carries: dict[str, Carry] = {}
-        train_mags: list[np.ndarray] = []
-        intervals: list[np.ndarray] = []
-        for i, path in enumerate(files):
-            t0 = time.perf_counter()
-            table = read_raw(path)
-            intervals.append(fix_intervals(table))
-            t0 = summary.tick("read", t0)
-            per_split = _chunk_file(table, i, assign, scan, carries, opts, summary)
-            t0 = summary.tick("chunk", t0)
-            for s in SPLITS:
-                chunks, agents = per_split[s]
-                if chunks is None:
-                    continue
-                samples, v32 = build_samples(chunks, agents, opts.repeats, opts.overlap, t_rng)
-                if s == "train":
-                    train_mags.append(point_magnitudes(v32))
-                t0 = summary.tick("enu", t0)
-                writers[s].add(samples)
-                t0 = summary.tick("save", t0)
-            if progress:
-                progress("prepare", i + 1, len(files))
-        for s, w in writers.items():
-            w.finish()
-            summary.splits[s].chunks = w.written
-            summary.splits[s].samples = w.written * opts.repeats
-            summary.splits[s].files = list(w.files)
 
+def _write_splits(
+    files: list[Path],
+    assign: dict[str, str],
+    scan: _Scan,
+    writers: dict[str, SplitWriter],
+    summary: PrepareSummary,
+    progress: ProgressFn | None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Read, chunk and write every raw file into the split writers, then finish them. Returns
+    the training points' magnitudes (for the Huber delta) and every file's fix intervals."""
+    opts = summary.options
+    t_rng = np.random.default_rng([opts.seed, 1])
+    carries: dict[str, Carry] = {}
+    train_mags: list[np.ndarray] = []
+    intervals: list[np.ndarray] = []
+    for i, path in enumerate(files):
         t0 = time.perf_counter()
-        summary.delta = huber_delta(np.concatenate(train_mags))
-        summary.fix_interval_s = typical_interval(np.concatenate(intervals))
-        atomic.write_json(staged.huber_path, summary.delta)
-        summary.quick_val = write_quick_val(staged.quick_val_path, writers["val"], opts)
-        index = [r for s in SPLITS for r in writers[s].index_rows]
-        atomic.write_text(staged.chunks_path, _index_csv(index))
-        atomic.write_json(staged.manifest_path, _manifest(summary, assign))
-        staging.swap_in(build, out_p, DATASET_OUTPUTS)
-        summary.tick("save", t0)
-    return summary
+        table = read_raw(path)
+        intervals.append(fix_intervals(table))
+        t0 = summary.tick("read", t0)
+        per_split = _chunk_file(table, i, assign, scan, carries, opts, summary)
+        t0 = summary.tick("chunk", t0)
+        for s in SPLITS:
+            chunks, agents = per_split[s]
+            if chunks is None:
+                continue
+            samples, v32 = build_samples(chunks, agents, opts.repeats, opts.overlap, t_rng)
+            if s == "train":
+                train_mags.append(point_magnitudes(v32))
+            t0 = summary.tick("enu", t0)
+            writers[s].add(samples)
+            t0 = summary.tick("save", t0)
+        if progress:
+            progress("prepare", i + 1, len(files))
+    for s, w in writers.items():
+        w.finish()
+        summary.splits[s].chunks = w.written
+        summary.splits[s].samples = w.written * opts.repeats
+        summary.splits[s].files = list(w.files)
+    return train_mags, intervals
 
 
 def _chunk_file(

@@ -1,6 +1,6 @@
 """From chunks of raw fixes to float32 training samples (DOMAIN.md, "Data files").
 
-Per chunk: ENU (``data.geo``) around the chunk's first noisy point, X0 clean, X1 noisy,
+Per chunk: ENU (``tracks.enu``) around the chunk's first noisy point, X0 clean, X1 noisy,
 V = X1 - X0, ``repeats`` draws of t ~ U[0, 1) and X_t = X0 + t V (``theta_cli.flow``).
 X_t carries 4 channels: e, n, timestamp (seconds since the chunk's first fix) and is_start.
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from theta_cli.data.chunking import AgentChunks
-from theta_cli.data.geo import to_enu
+from theta_cli.tracks.enu import to_enu
 
 if TYPE_CHECKING:
     import torch

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from theta_cli.core import atomic
 from theta_cli.data import defaults as D
 from theta_cli.data import staging
-from theta_cli.data.geo import from_enu
 from theta_cli.data.motion import Track, make_track
 from theta_cli.data.noise import NOISE_FILE, NoiseDraw, NoiseModel
 from theta_cli.data.rawio import RAW_COLUMNS
 from theta_cli.data.rawout import PAIRS_FILE, SYNTH_FILE, check_out, part_name
+from theta_cli.tracks.enu import from_enu
 
 #: 2026-01-01T00:00:00Z: agents start within the following day (Unix seconds).
 BASE_EPOCH = 1_767_225_600.0

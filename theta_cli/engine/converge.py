@@ -4,7 +4,7 @@ The run stops when the best acc_mean (lower is better) was reached ``patience`` 
 checkpoints ago, i.e. none of the last ``patience`` checkpoints improved on the best one before
 them. An improvement must beat the best by a relative ``MIN_REL_IMPROVEMENT`` (the same
 threshold as torch's ReduceLROnPlateau default), so noise in the last digits does not keep a
-flat run alive. ``patience = 0`` never stops. Values are ordered by ``runs.best.metric_key``
+flat run alive. ``patience = 0`` never stops. Values are ordered by ``artifact.best.metric_key``
 (the best-checkpoint rule's order: lower is better, NaN last); the threshold is what makes this a
 plateau test rather than a search for the best checkpoint.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from theta_cli.artifact.best import metric_key
 from theta_cli.core.csvlog import TrainRow, read_train_rows
 from theta_cli.core.layout import RunLayout
-from theta_cli.runs.best import metric_key
 
 MIN_REL_IMPROVEMENT = 1e-4
 

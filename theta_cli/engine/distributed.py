@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -203,3 +203,22 @@ def gather(dist: Dist, obj: T) -> list[T]:
     with collective(dist, "gathering the ranks' state"):
         tdist.all_gather_object(out, obj)
     return out
+
+
+def on_main(dist: Dist, fn: Callable[[], T]) -> T | None:
+    """Run ``fn`` on rank 0 only (everything when single); every rank learns whether it failed,
+    and stops with it instead of waiting at the next collective. None on the other ranks."""
+    if not dist.enabled:
+        return fn()
+    if dist.is_main:
+        try:
+            result = fn()
+        except ThetaError as e:
+            broadcast(dist, (str(e), e.code))
+            raise
+        broadcast(dist, None)
+        return result
+    failure = broadcast(dist, None)
+    if failure is not None:
+        raise ThetaError(f"rank 0: {failure[0]}", failure[1], quiet=True)
+    return None

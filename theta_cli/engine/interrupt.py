@@ -3,11 +3,17 @@ the state is consistent and can be saved); a second one raises KeyboardInterrupt
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
+
+from theta_cli.core import logs
+
+log = logs.get_logger()
 
 
 class Interrupted(Exception):
@@ -49,3 +55,21 @@ class SigintDeferral:
             previous = self._previous if self._previous is not None else signal.default_int_handler
             signal.signal(signal.SIGINT, previous)
             self._installed = False
+
+
+def report_interrupt(what: str, ckpt: Path | None) -> NoReturn:
+    """Say what stopped and the command that resumes from ``ckpt``; raise ``Interrupted``."""
+    if ckpt is None:
+        log.warning(f"{what}; no checkpoint to resume from yet")
+        raise Interrupted(what, None)
+    log.warning(f"{what}; resume from {ckpt.name}")
+    log.info(f"resume with: theta resume {shlex.quote(_display_path(ckpt))}")
+    raise Interrupted(what, ckpt)
+
+
+def _display_path(path: Path) -> str:
+    """Relative to the working directory when inside it, else absolute."""
+    p = Path(path).resolve()
+    with contextlib.suppress(ValueError):
+        return str(p.relative_to(Path.cwd().resolve()))
+    return str(p)

@@ -1,24 +1,24 @@
-"""Planning a run, the spec's ``config_solver`` and ``model_house_builder``: new vs resume.
+"""Planning a run, the spec's ``config_solver``: new vs resume, decided without writing.
 
-``config_solver`` turns a request into a ``Plan`` (frozen config, run state, run, data, device,
-the loaded checkpoint) and validates every input while writing nothing, so bad input never
-leaves a half-made run. ``claim_run_dir`` creates a new run's directory; ``model_house_builder``
-(called with the run's lock held) writes the first config.json and attaches runtime.log.
-``set_aside_later_history`` moves a later history aside when a resume starts from an older
-checkpoint.
+``config_solver`` turns a request into a ``Plan`` (frozen config, run state, where the run lives,
+data, device, the loaded checkpoint). It reads what it needs (the config, the checkpoint, the
+dataset's prepare.json, the Huber delta file) and validates every input, but writes nothing, so
+bad input never leaves a half-made run; ``engine.rundir`` carries the plan out on disk.
+
+A resume trains with the checkpoint's own config (``resumed_config``): config.json may change
+only the resume-mutable fields (``core.config.RESUME_MUTABLE``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from theta_cli.core import atomic, csvlog, jsonfile, logs
+from theta_cli.artifact import checkpoint
+from theta_cli.core import jsonfile, logs
 from theta_cli.core.config import (
     ARCH_FIELDS,
     RESUME_MUTABLE,
@@ -32,7 +32,6 @@ from theta_cli.core.config import (
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout, models_dir
 from theta_cli.core.textfile import read_text
-from theta_cli.engine import checkpoint
 from theta_cli.engine.distributed import Dist, device_for
 from theta_cli.engine.loader import EpochLoader, peek
 
@@ -67,6 +66,7 @@ _FROZEN_REASONS = {
 class NewRequest:
     config: TrainConfig
     source: str  # where the base config came from, for the log
+    models_dir: Path | None = None  # the run root (None: layout.models_dir()'s default)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Plan:
     mode: Literal["new", "resume"]
     config: TrainConfig  # frozen for the whole run
     state: RunState  # where training starts from (a new run's, or the checkpoint's)
-    run: RunLayout | None  # None for a new run until claim_run_dir
+    run: RunLayout | None  # None for a new run until rundir.claim_run_dir (then ``with_run``)
     loader: EpochLoader
     device: torch.device
     delta_source: str
@@ -95,6 +95,11 @@ class Plan:
     nothing_left: str | None = None  # set when a resume has no step left to train
     dist: Dist = field(default_factory=Dist)  # this process's rank under torchrun
     world_changed: bool = False  # resuming with another world size (exactness is lost)
+    models_root: Path | None = None  # where a new run's directory is to be claimed
+
+    def with_run(self, run: RunLayout) -> Plan:
+        """This plan, its run directory claimed."""
+        return replace(self, run=run)
 
 
 def resolve_device(cpu: bool, dist: Dist) -> torch.device:
@@ -182,8 +187,9 @@ def _solve_new(req: NewRequest, dist: Dist) -> Plan:
     loader = _loader(cfg, device, dist)
     _check_quick_val_source(cfg, None)
     delta, source = read_huber_delta(cfg.huber_delta_path, cfg.delta_fallback)
+    base = models_dir(req.models_dir)
     return Plan("new", cfg, RunState(lr=cfg.lr, delta_curr=delta), None, loader, device, source,
-                0, 0, dist=dist)
+                0, 0, dist=dist, models_root=base)
 
 
 def check_resume_overrides(overrides: dict[str, Any]) -> None:
@@ -220,20 +226,54 @@ def _check_world_size(path: Path, saved: int, dist: Dist, allowed: bool) -> bool
     return True
 
 
-def _solve_resume(req: ResumeRequest, dist: Dist) -> Plan:
+def _with_changes(rc: RunConfig, changes: dict[str, Any]) -> RunConfig:
+    """``rc`` with resume-mutable ``changes`` made (validated: a bad value is refused)."""
     from pydantic import ValidationError
 
+    if not changes:
+        return rc
+    try:
+        return RunConfig.model_validate({**rc.model_dump(), **changes})
+    except ValidationError as e:
+        raise ThetaError(format_validation_error(e, "resume override")) from None
+
+
+def _shown(value: Any) -> str:
+    """A config value as config.json spells it."""
+    return json.dumps(value)
+
+
+def resumed_config(path: Path, edited: RunConfig, saved: RunConfig) -> RunConfig:
+    """The config a resume trains with: the checkpoint's own (``saved``), with the resume-mutable
+    fields as the run's config.json (``edited``, overrides made) has them.
+
+    config.json is the user's to read and edit; any other field it changes (the run state
+    aside: it is rewritten at every checkpoint and restored from the checkpoint's own) would
+    make the "exact" resume silently not so, and is refused, naming the field and both values.
+    """
+    for key in RunConfig.model_fields:
+        if key in RESUME_MUTABLE or key in RunState.model_fields:
+            continue
+        ours, theirs = getattr(edited, key), getattr(saved, key)
+        if ours != theirs:
+            raise ThetaError(
+                f"{path}: {key} is {_shown(ours)} but the checkpoint was trained with {key} "
+                f"{_shown(theirs)}; resume keeps the checkpoint's config (edit it back, or start "
+                "a new run)"
+            )
+    return _with_changes(saved, {key: getattr(edited, key) for key in RESUME_MUTABLE})
+
+
+def _solve_resume(req: ResumeRequest, dist: Dist) -> Plan:
     run, epoch, step = RunLayout.from_ckpt(req.ckpt)
-    rc = load_run_config(run.config_path)
+    edited = load_run_config(run.config_path)
     check_resume_overrides(req.overrides)
     changes = {k: v for k, v in req.overrides.items() if v is not None}
-    if changes:
-        try:
-            rc = RunConfig.model_validate({**rc.model_dump(), **changes})
-        except ValidationError as e:
-            raise ThetaError(format_validation_error(e, "resume override")) from None
+    edited_rc = _with_changes(edited, changes)
     payload = checkpoint.load_checkpoint(req.ckpt)
-    _check_ckpt_matches(req.ckpt, payload, rc, epoch, step)
+    _check_ckpt_matches(req.ckpt, payload, edited_rc, epoch, step)
+    saved = checkpoint.stored_config(payload, req.ckpt)
+    rc = resumed_config(run.config_path, edited_rc, saved)
     world_changed = _check_world_size(
         req.ckpt, checkpoint.stored_world(payload), dist, req.allow_world_size_change
     )
@@ -285,107 +325,3 @@ def _check_ckpt_matches(
                 f"{path}: checkpoint is from another architecture: {key}={getattr(saved, key)!r} "
                 f"but {rc.model_type} run config says {key}={getattr(rc, key)!r}"
             )
-
-
-def claim_run_dir(model_type: str) -> RunLayout:
-    """Create ``<models>/<model_type>_<YYYYmmdd_HHMMSS>``; a suffix keeps same-second runs apart."""
-    base = models_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    stem = f"{model_type}_{time.strftime('%Y%m%d_%H%M%S')}"
-    for i in range(1, 1000):
-        root = base / (stem if i == 1 else f"{stem}_{i}")
-        try:
-            root.mkdir()  # exclusive: two processes can never claim the same directory
-        except FileExistsError:
-            continue
-        return RunLayout(root.resolve())
-    raise ThetaError(f"{base}: could not find a free run name for {stem}")
-
-
-def model_house_builder(plan: Plan, run: RunLayout) -> None:
-    """Directories, runtime.log and (new runs) the first config.json; the lock is held."""
-    run.make_dirs()
-    logs.attach_run_log(run.runtime_log)
-    if plan.mode == "new":
-        rc = RunConfig.compose(plan.config, plan.state)
-        atomic.write_json(run.config_path, rc.model_dump())
-        log.info(f"== theta new: run {run.name} in {run.root.parent}", extra={"style": "bold"})
-        log.info(f"config: {json.dumps(rc.model_dump())}", extra={"console": False})
-        return
-    assert plan.resume_ckpt is not None
-    log.info(
-        f"== theta resume: run {run.name} from {plan.resume_ckpt.name}, "
-        f"starting at epoch {plan.start_epoch} step {plan.start_step}",
-        extra={"style": "bold"},
-    )
-    rc = RunConfig.compose(plan.config, plan.state)
-    log.info(f"resume config: {json.dumps(rc.model_dump())}", extra={"console": False})
-
-
-def restore_missing_rows(run: RunLayout) -> list[str]:
-    """Put back the train_data.csv row of every checkpoint on disk that has none.
-
-    A kill between writing a checkpoint and appending its row leaves the checkpoint without its
-    row; every checkpoint carries its row (``checkpoint.ROW``), so the next start of the run
-    restores it, in (epoch, step) order. Returns the names restored.
-    """
-    rows = csvlog.read_train_rows(run)
-    described = {r.ckpt_name for r in rows}
-    restored: list[csvlog.TrainRow] = []
-    for _, _, path in run.checkpoints():
-        if path.name in described:
-            continue
-        try:
-            row = checkpoint.stored_row(checkpoint.load_checkpoint(path, mmap=True))
-        except ThetaError as e:
-            log.warning(f"{path}: no train_data.csv row and unreadable ({e}); left as it is")
-            continue
-        if row is None or row.ckpt_name != path.name:
-            log.warning(f"{path}: no train_data.csv row, and the checkpoint carries none")
-            continue
-        restored.append(row)
-    if not restored:
-        return []
-    merged = list(rows)
-    for row in restored:  # keep the existing order; each restored row goes where it belongs
-        at = next(
-            (i for i, r in enumerate(merged) if (r.epoch, r.step) > (row.epoch, row.step)),
-            len(merged),
-        )
-        merged.insert(at, row)
-    csvlog.write_train_rows(run.train_csv, merged)
-    names = [r.ckpt_name for r in restored]
-    log.warning(
-        f"{run.train_csv}: restored the row(s) of {', '.join(names)} from the checkpoint(s) "
-        "(a previous process stopped between writing a checkpoint and its row)"
-    )
-    return names
-
-
-def set_aside_later_history(run: RunLayout, epoch: int, step: int) -> None:
-    """Resuming from an older checkpoint: move later rows and checkpoints aside, never delete.
-
-    Otherwise train_data.csv would hold two histories after this point, and later checkpoints
-    would be silently overwritten by the new continuation.
-    """
-    later = [p for e, s, p in run.checkpoints() if (e, s) > (epoch, step)]
-    rows = csvlog.read_train_rows(run)
-    keep = [r for r in rows if (r.epoch, r.step) <= (epoch, step)]
-    moved = len(rows) - len(keep)
-    if not later and not moved:
-        return
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    aside = run.ckpt_dir / f"superseded_{stamp}"
-    if moved:
-        superseded = run.log_dir / f"train_data.superseded_{stamp}.csv"
-        atomic.write_bytes(superseded, run.train_csv.read_bytes())
-        csvlog.write_train_rows(run.train_csv, keep)
-    if later:
-        aside.mkdir(parents=True, exist_ok=True)
-        for p in later:
-            os.replace(p, aside / p.name)
-    log.warning(
-        f"resuming before the run's last checkpoint: {len(later)} later checkpoint(s) moved to "
-        f"{aside} and {moved} later row(s) of {run.train_csv.name} kept in "
-        f"train_data.superseded_{stamp}.csv"
-    )

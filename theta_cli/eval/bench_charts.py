@@ -1,4 +1,4 @@
-"""The three charts of ``theta bench`` (PNG, headless, written atomically by ``runs.plots``):
+"""The three charts of ``theta bench`` (PNG, headless, written atomically by ``core.figures``):
 
     bench-cdf.png      the error CDF of every method: fraction of points within x metres, x on a
                        log scale (errors span centimetres to tens of metres)
@@ -20,7 +20,7 @@ from theta_cli.eval.bench_data import BenchTracks
 from theta_cli.eval.trajectory import latlon_error
 
 if TYPE_CHECKING:
-    from theta_cli.eval.bench import BenchResult, MethodRow
+    from theta_cli.eval.bench_types import BenchResult, MethodRow
 
 #: Points of one CDF curve (quantiles): smooth at this size, cheap for millions of points.
 CDF_POINTS = 1000
@@ -54,7 +54,7 @@ def _styles(rows: Sequence[MethodRow]) -> list[tuple[str, str, float]]:
 
 
 def write_all(result: BenchResult, scored: BenchTracks, fig_dir: Path) -> list[Path]:
-    from theta_cli.runs.plots import save_figure
+    from theta_cli.core.figures import save_figure
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     title = f"{result.data}: {result.tracks} tracks, {result.points:,} points"
@@ -79,7 +79,7 @@ def _short(text: str, width: int = 90) -> str:
 def cdf_figure(rows: Sequence[MethodRow], title: str) -> Any:
     """Left: the CDF, x log. Right: its tail (fraction of points above x, y log), where the
     p95 and the outliers are decided."""
-    from theta_cli.runs.plots import figure
+    from theta_cli.core.figures import figure
 
     fig = figure(width=12.0, height=5.5, fixed=False)
     ax, tail = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1]})
@@ -126,7 +126,7 @@ def cdf_figure(rows: Sequence[MethodRow], title: str) -> Any:
 
 
 def bars_figure(rows: Sequence[MethodRow], title: str) -> Any:
-    from theta_cli.runs.plots import figure
+    from theta_cli.core.figures import figure
 
     height = max(3.5, 1.2 + 0.55 * len(rows))
     fig = figure(width=9.5, height=height, fixed=False)
@@ -175,7 +175,7 @@ def example_figure(rows: Sequence[MethodRow], scored: BenchTracks, note: str = "
     disagree most; None when there is no theta or RTS row with estimates."""
     from matplotlib.patches import Rectangle
 
-    from theta_cli.runs.plots import figure
+    from theta_cli.core.figures import figure
 
     thetas = [r for r in rows if r.is_theta and r.est is not None]
     rts = next((r for r in rows if r.method == "rts" and r.est is not None), None)

@@ -29,10 +29,10 @@ import numpy as np
 from theta_cli.core import jsonfile
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import SPLITS, DatasetLayout
-from theta_cli.data.geo import from_enu, to_enu
 from theta_cli.data.rawio import list_raw_files, read_raw
 from theta_cli.eval.trajectory import Track
-from theta_cli.infer.tracks import Points
+from theta_cli.tracks.enu import from_enu, to_enu
+from theta_cli.tracks.points import Points
 
 #: Synthetic agents are ``<class>_<index>``; other names carry no class.
 CLASS_RE = re.compile(r"^(walk|cycle|drive)_\d+$")

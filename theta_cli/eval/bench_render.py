@@ -3,13 +3,16 @@ baseline, the same per class, and where the time went."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from theta_cli.eval.bench import BenchResult, Gain, MethodRow
-
-_COLUMNS = (("mean", "mean"), ("median", "median"), ("p95", "p95"), ("rmse", "RMSE"),
-            ("max", "max"), ("gsdc", "GSDC"))  # fmt: skip
+from theta_cli.core.metrics import ERROR_METRICS
+from theta_cli.eval.bench_types import (
+    BASELINE_LABELS,
+    GAIN_METRICS,
+    BenchResult,
+    Gain,
+    MethodRow,
+)
 
 
 def _num(v: float) -> str:
@@ -50,13 +53,13 @@ def main_table(result: BenchResult) -> Any:
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
     )
     table.add_column("method", no_wrap=True)
-    for _, name in _COLUMNS:
+    for _, name in ERROR_METRICS:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("pts/s", justify="right", no_wrap=True)
-    best = {k: min(getattr(r, k) for r in result.rows) for k, _ in _COLUMNS}
+    best = {k: min(getattr(r, k) for r in result.rows) for k, _ in ERROR_METRICS}
     for r in result.rows:
         cells = []
-        for k, _ in _COLUMNS:
+        for k, _ in ERROR_METRICS:
             v = getattr(r, k)
             cells.append(Text(f"{v:.2f}", style="bold green" if v == best[k] else ""))
         name = Text(r.label, style="bold" if r.is_theta else "")
@@ -113,7 +116,7 @@ def class_table(result: BenchResult) -> Any | None:
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
     )
     table.add_column("method", no_wrap=True)
-    keys = [(c, k) for c in result.classes for k in ("median", "p95")]
+    keys = [(c, k) for c in result.classes for k in GAIN_METRICS]
     for c, k in keys:
         table.add_column(f"{c}\n{'p50' if k == 'median' else k}", justify="right", no_wrap=True)
     best = {(c, k): min(r.per_class[c][k] for r in result.rows if c in r.per_class)
@@ -140,8 +143,6 @@ def class_table(result: BenchResult) -> Any | None:
 def timing_text(result: BenchResult) -> Any:
     """Where the wall time went: tuning, baselines and theta in detail."""
     from rich.text import Text
-
-    from theta_cli.eval.bench import BASELINE_LABELS
 
     t = result.timings
     tuning = ", ".join(f"{BASELINE_LABELS[k]} {v['seconds']:.1f}"

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from theta_cli import flow
+from theta_cli.artifact import checkpoint
 from theta_cli.core import csvlog, layout, lock
 from theta_cli.core.device import pick_device
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import BYTE, RunLayout
 from theta_cli.data import epochfile
-from theta_cli.engine import checkpoint
 from theta_cli.engine.quickval import per_point_error, quick_val_file
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def prepare(req: EvalRequest) -> EvalJob:
             )
         data = found
     files = data_files(data)
-    from theta_cli.model import load
+    from theta_cli.artifact import load
 
     model = load.model_from_payload(payload, cfg, req.ckpt)
     return EvalJob(req, run, model, cfg, q1, q2, data, files)
@@ -292,9 +292,9 @@ def evaluate(
     summary = summarize(means, job.q1, job.q2)
     row = csvlog.ByteRow(r.ckpt.name, job.q1, job.q2, r.mode, summary.head, means)
     record(job.run, row)
-    from theta_cli.runs import plots
+    from theta_cli.eval.byte_chart import write_byte_chart
 
-    chart = plots.write_byte_chart(job.run, row)
+    chart = write_byte_chart(job.run, row)
     return EvalResult(job.run, row, summary, noisy, n, job.data, device, chart)
 
 

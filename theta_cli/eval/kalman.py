@@ -126,6 +126,12 @@ def smooth_padded(
     the track axis [B]. A gated fix is dropped, and after ``max_rejects`` gated fixes in a row
     fixes are taken again until one passes: see :func:`robust_rts_smooth`.
     """
+    # A numerical kernel, kept as one function (over the 80-line limit) on purpose: the forward
+    # and backward passes share a dozen vectorised [steps, *params, tracks] state arrays (means,
+    # filtered and predicted covariances, the broadcast parameters and masks), and the backward
+    # pass overwrites the forward pass's arrays in place. Split into functions, that state would
+    # travel as long argument lists or a holder object, which hides the recurrences this reads
+    # as, for no reuse (nothing else runs either pass alone).
     steps, _, n_tracks = batch.z.shape
     q_, r_ = np.asarray(q, dtype=np.float64), np.asarray(r, dtype=np.float64)
     if (q_ < 0).any() or (r_ <= 0).any():

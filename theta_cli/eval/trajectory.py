@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.data.geo import to_enu
+from theta_cli.core.metrics import METRIC_NAMES, with_metric_fields
+from theta_cli.tracks.enu import to_enu
 
 
 @dataclass(frozen=True, eq=False)  # eq on arrays is ambiguous: tracks compare by identity
@@ -75,7 +76,7 @@ def latlon_error(
     """Horizontal distance in metres between estimated and clean WGS-84 positions (degrees).
 
     Each estimate is put in the ENU frame of its own clean point (pymap3d, through
-    ``data.geo.to_enu``), so the distance is its east/north norm: exact to well under a
+    ``tracks.enu.to_enu``), so the distance is its east/north norm: exact to well under a
     millimetre at the tens-of-metres distances of GNSS error, with no per-track origin needed.
     """
     shapes = {np.shape(a) for a in (est_lat, est_lon, clean_lat, clean_lon)}
@@ -112,25 +113,15 @@ def gsdc_score(errors: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
+@with_metric_fields(after="count")
 class ErrorSummary:
+    """The count of per-point errors and their metrics (mean, median, p95, rmse, max, gsdc:
+    ``core.metrics``, the fields after ``count``)."""
+
     count: int
-    mean: float
-    median: float
-    p95: float
-    rmse: float
-    max: float
-    gsdc: float
 
     def as_dict(self) -> dict[str, float | int]:
-        return {
-            "count": self.count,
-            "mean": self.mean,
-            "median": self.median,
-            "p95": self.p95,
-            "rmse": self.rmse,
-            "max": self.max,
-            "gsdc": self.gsdc,
-        }
+        return {"count": self.count, **{k: getattr(self, k) for k in METRIC_NAMES}}
 
 
 def summarize(errors: np.ndarray) -> ErrorSummary:

@@ -1,4 +1,4 @@
-"""Which file goes where: expanding inputs, naming outputs, and the refusals that protect data.
+"""Which file goes where: naming outputs, and the refusals that protect data.
 
 Rules (all checked before anything is read or written):
 - ``--out`` is required: denoise never writes next to, or over, its input by itself.
@@ -8,7 +8,7 @@ Rules (all checked before anything is read or written):
 - The output format is ``--format``, else the ``--out`` file's suffix, else the input's own
   (FIT input: CSV).
 - An output equal to an input is refused always; an existing output unless ``--force``; a
-  device, FIFO, socket or directory always (``atomic.check_target``, which also checks that the
+  device, FIFO, socket or directory always (``targets.check_target``, which also checks that the
   directory is writable and the name fits); without ``--force`` an output that appears while
   denoise computes is refused too (``Job.replace``: written in ``atomic.no_replace()``).
 """
@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from theta_cli.core import atomic, logs
+from theta_cli.core import logs, targets
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer.formats import (
-    INPUT_FORMATS,
+from theta_cli.tracks.formats import (
     OUTPUT_BY_SUFFIX,
     OUTPUT_FORMATS,
     OUTPUT_SUFFIX,
     default_output_format,
+    expand_inputs,
     input_format,
 )
 
@@ -41,30 +41,6 @@ class Job:
     in_format: str
     out_format: str
     replace: bool = False  # --force: may replace a file already at ``output``
-
-
-def expand_inputs(paths: Sequence[Path]) -> tuple[list[Path], bool]:
-    """Input files (a directory stands for its track files, sorted); and whether any input was
-    a directory."""
-    files: list[Path] = []
-    any_dir = False
-    for p in paths:
-        if p.is_dir():
-            any_dir = True
-            found = sorted(
-                c for c in p.iterdir() if c.is_file() and c.suffix.lower() in INPUT_FORMATS
-            )
-            if not found:
-                raise ThetaError(f"{p}: no track files ({', '.join(INPUT_FORMATS)}) in directory")
-            files.extend(found)
-        elif not p.exists():
-            raise ThetaError(f"{p}: no such file")
-        else:
-            input_format(p)
-            files.append(p)
-    if not files:
-        raise ThetaError("no input files given")
-    return files, any_dir
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -95,26 +71,35 @@ def plan_jobs(
     jobs: list[Job] = []
     for f in files:
         in_fmt = input_format(f)
-        if to_dir:
-            out_fmt = fmt or default_output_format(in_fmt)
-            name = f.name if out_fmt == in_fmt else f.stem + OUTPUT_SUFFIX[out_fmt]
-            target = out / name
-        else:
-            by_suffix = OUTPUT_BY_SUFFIX.get(out.suffix.lower())
-            if fmt is not None and by_suffix is not None and by_suffix != fmt:
-                raise ThetaError(f"--out {out}: the suffix says {by_suffix}, --format says {fmt}")
-            if fmt is None and by_suffix is None:
-                raise ThetaError(
-                    f"--out {out}: unknown output format {out.suffix}; pass --format "
-                    f"({', '.join(OUTPUT_FORMATS)})"
-                )
-            out_fmt = fmt or by_suffix or default_output_format(in_fmt)
-            target = out
+        target, out_fmt = _output(f, in_fmt, out, fmt, to_dir)
         if in_fmt == "fit" and fmt is None and out_fmt == "csv":
             log.info(f"{f.name}: FIT input is written as CSV (--format gpx|parquet|geojson "
                      "for another format)")
         jobs.append(Job(f, target, in_fmt, out_fmt, replace=force))
+    _refuse_clashes(jobs, files, force)
+    return jobs
 
+
+def _output(f: Path, in_fmt: str, out: Path, fmt: str | None, to_dir: bool) -> tuple[Path, str]:
+    """Where input ``f`` is written, and in which format."""
+    if to_dir:
+        out_fmt = fmt or default_output_format(in_fmt)
+        name = f.name if out_fmt == in_fmt else f.stem + OUTPUT_SUFFIX[out_fmt]
+        return out / name, out_fmt
+    by_suffix = OUTPUT_BY_SUFFIX.get(out.suffix.lower())
+    if fmt is not None and by_suffix is not None and by_suffix != fmt:
+        raise ThetaError(f"--out {out}: the suffix says {by_suffix}, --format says {fmt}")
+    if fmt is None and by_suffix is None:
+        raise ThetaError(
+            f"--out {out}: unknown output format {out.suffix}; pass --format "
+            f"({', '.join(OUTPUT_FORMATS)})"
+        )
+    return out, fmt or by_suffix or default_output_format(in_fmt)
+
+
+def _refuse_clashes(jobs: Sequence[Job], files: Sequence[Path], force: bool) -> None:
+    """Refuse an output that is an input, two jobs writing one file, and a target that cannot
+    be written (``targets.check_target``)."""
     seen: dict[Path, Path] = {}
     for job in jobs:
         for f in files:
@@ -128,5 +113,4 @@ def plan_jobs(
                 f"--out {job.output}: both {seen[key]} and {job.input} would be written there"
             )
         seen[key] = job.input
-        atomic.check_target(job.output, force)
-    return jobs
+        targets.check_target(job.output, force)

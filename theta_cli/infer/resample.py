@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theta_cli.data.geo import from_enu, to_enu
+from theta_cli.tracks.enu import from_enu, to_enu
 
 #: A step within this fraction of the model's fix interval is "on the grid".
 GRID_TOLERANCE = 0.25

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theta_cli.infer.tracks import Points
+from theta_cli.tracks.points import Points
 
 PASS_REASONS = ("non_finite", "no_time", "duplicate_time", "short_segment")
 

@@ -1,6 +1,7 @@
 """The model zoo (spec section 2.1, the ``theta_model`` API): re-exports only.
 
-Importing this package imports torch; ``theta --help`` never does.
+Importing this package imports torch; ``theta --help`` never does. Loading and saving a trained
+model (``model_const``, ``save_weights``) is ``theta_cli.artifact``'s.
 """
 
 from theta_cli.model.archs import (
@@ -11,7 +12,6 @@ from theta_cli.model.archs import (
     ThetaTransformer,
     default_heads,
 )
-from theta_cli.model.load import model_const, save_weights, weights_path
 from theta_cli.model.zoo import MODEL_TYPES, build_from_config, build_theta, count_parameters
 
 __all__ = [
@@ -25,7 +25,4 @@ __all__ = [
     "build_theta",
     "count_parameters",
     "default_heads",
-    "model_const",
-    "save_weights",
-    "weights_path",
 ]

@@ -1,4 +1,5 @@
-"""theta's model zoo (spec section 2.1): build a model by name, count it, save and load weights.
+"""theta's model zoo (spec section 2.1): build a model by name, count it (``theta_cli.artifact``
+saves and loads its weights).
 
 Rectified-flow convention: ``X0`` clean, ``X1`` noisy, ``V = X1 - X0``, ``X_t = X0 + t * V``
 with t = 0 clean and t = 1 noisy. Every model maps ``(X_t, t)`` -> ``v_hat ~= V``:

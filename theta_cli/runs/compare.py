@@ -1,6 +1,6 @@
 """Several runs side by side (``theta compare``): one table, one chart of their curves.
 
-Per run: model, parameters, optimizer steps trained, the best checkpoint (``runs.best``) and
+Per run: model, parameters, optimizer steps trained, the best checkpoint (``artifact.best``) and
 its acc_mean, and the newest ``bench.csv`` row (median, p95, GSDC of its theta row, and the gain
 over the best baseline). In every numeric column the best run is marked (lower is better for
 errors, higher for gains). Reads CSVs only, like ``theta info``.
@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import atomic, csvlog
+from theta_cli.artifact.best import best_checkpoint, latest_rows
+from theta_cli.core import atomic, csvlog, targets
 from theta_cli.core.config import load_run_config
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout
-from theta_cli.runs.best import best_checkpoint, latest_rows
 
 #: column -> True when higher is better (gains); errors and losses are lower-is-better.
 MARKED = {
@@ -98,7 +98,7 @@ def check_out(out: Path, force: bool) -> None:
                 f"--out {out}: is inside {d}/, where a run keeps its records; "
                 "compare never writes there (--force or not)"
             )
-    atomic.check_target(out, force)
+    targets.check_target(out, force)
 
 
 def compare(runs: list[RunLayout]) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def compare(runs: list[RunLayout]) -> dict[str, Any]:
 def write_chart(data: dict[str, Any], path: Path, force: bool = False) -> Path:
     """Loss and acc_mean of every run against optimizer steps, one figure of two panels;
     without ``force`` a file already at ``path`` (even one that appeared meanwhile) is kept."""
-    from theta_cli.runs.plots import figure, save_figure
+    from theta_cli.core.figures import figure, save_figure
 
     fig = figure(width=11.0, height=4.5, fixed=False)
     loss_ax, acc_ax = fig.subplots(1, 2)

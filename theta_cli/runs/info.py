@@ -19,7 +19,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from theta_cli.core import atomic, csvlog, safeload
+from theta_cli.artifact import checkpoint
+from theta_cli.artifact.best import best_checkpoint, latest_rows
+from theta_cli.core import csvlog, tempfiles
 from theta_cli.core.config import (
     ARCH_FIELDS,
     Architecture,
@@ -29,8 +31,6 @@ from theta_cli.core.config import (
 )
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import RunLayout, list_runs, models_dir
-from theta_cli.engine import checkpoint
-from theta_cli.runs.best import best_checkpoint, latest_rows
 
 DATA_FIELDS = ("train_dir", "val_dir", "quick_val_path", "huber_delta_path")
 #: RunConfig fields that are run state, not settings: never "differ from the defaults".
@@ -67,11 +67,7 @@ def stored_param_count(ckpt: Path) -> int | None:
     persistent buffers, so the stored elements are exactly the trainable parameters
     (tests/test_info.py checks this for every model type).
     """
-    try:
-        state = safeload.torch_load(ckpt, "checkpoint", mmap=True)[checkpoint.MODEL]
-        return int(sum(t.numel() for t in state.values()))
-    except (ThetaError, KeyError, AttributeError, TypeError):  # unreadable: build instead
-        return None
+    return checkpoint.stored_elements(ckpt)  # None when unreadable: build instead
 
 
 def param_count(cfg: TrainConfig, newest: Path | None) -> int | None:
@@ -113,7 +109,7 @@ def checkpoints(run: RunLayout, rows: list[csvlog.TrainRow]) -> list[dict[str, A
 
 
 def _best(run: RunLayout, rows: list[csvlog.TrainRow]) -> csvlog.TrainRow | None:
-    """The best checkpoint's row (the one rule of ``runs.best``)."""
+    """The best checkpoint's row (the one rule of ``artifact.best``)."""
     best = best_checkpoint(run, rows)
     return latest_rows(rows)[best.name] if best is not None else None
 
@@ -219,7 +215,7 @@ def run_details(run: RunLayout) -> dict[str, Any]:
         "resume_command": resume_command(newest) if newest else None,
         # left by killed writes; the next process to take the run's lock removes them
         "temp_files": [
-            {"path": str(p), "size": p.stat().st_size} for p in atomic.leftover_temps(run.root)
+            {"path": str(p), "size": p.stat().st_size} for p in tempfiles.leftover_temps(run.root)
         ],
     }
 

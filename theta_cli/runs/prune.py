@@ -5,7 +5,7 @@ newest. Never deleted, whatever the options: the best checkpoint by the metric, 
 (``theta resume`` continues from it), any checkpoint train_data.csv does not describe (unknown
 means keep), and anything that is not a checkpoint file directly inside the run's ``ckpt/``.
 
-"Best" is the one rule of ``runs.best`` (its last CSV row per checkpoint, NaN last, the newer
+"Best" is the one rule of ``artifact.best`` (its last CSV row per checkpoint, NaN last, the newer
 wins a tie), so prune protects exactly the checkpoint ``theta info`` marks as best.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from theta_cli.artifact.best import DEFAULT_METRIC, METRICS, latest_rows, rank
 from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import CKPT_RE, RunLayout
-from theta_cli.runs.best import DEFAULT_METRIC, METRICS, latest_rows, rank
 
 DEFAULT_KEEP_BEST = 3
 DEFAULT_KEEP_LAST = 2

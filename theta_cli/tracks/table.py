@@ -22,7 +22,7 @@ import numpy as np
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer.tracks import Denoised, Points, TrackFile, check_ranges
+from theta_cli.tracks.points import Denoised, Points, TrackFile, check_ranges
 
 LAT_NAMES = ("latitude", "lat")
 LON_NAMES = ("longitude", "lon", "lng", "long")

@@ -1,4 +1,4 @@
-"""runs.best: the one rule for the best checkpoint, and every user of it agreeing on it."""
+"""artifact.best: the one rule for the best checkpoint, and every user of it agreeing on it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from _runfab import invoke, make_run, reset_cli_state
 
+from theta_cli.artifact import best
+from theta_cli.artifact import resolve as find
 from theta_cli.core import csvlog
-from theta_cli.runs import best, find, info, prune
+from theta_cli.runs import info, prune
 
 FIVE = [(0, 10), (0, 20), (1, 10), (1, 20), (2, 10)]
 

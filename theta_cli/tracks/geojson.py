@@ -15,7 +15,7 @@ import json
 import numpy as np
 
 from theta_cli.core import logs
-from theta_cli.infer.tracks import Denoised, Points
+from theta_cli.tracks.points import Denoised, Points
 
 
 def iso_times(seconds: np.ndarray) -> list[str | None]:

@@ -1,4 +1,5 @@
-"""Finding what a command names: a checkpoint of a run, or a model to denoise with."""
+"""Resolving what a command names: a checkpoint of a run, or a model to denoise with (a run, a
+run directory, a checkpoint file, an exported directory, or the built-in model)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from theta_cli.artifact.best import DEFAULT_METRIC, best_checkpoint
 from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, resolve_run
-from theta_cli.runs.best import DEFAULT_METRIC, best_checkpoint
 
 
-def resolve_checkpoint(target: str, name: str | None) -> Path:
-    """A checkpoint from a path, or from a run plus a file name (default: the newest)."""
+def resolve_checkpoint(target: str, name: str | None, models_dir: Path | None = None) -> Path:
+    """A checkpoint from a path, or from a run (a name under ``models_dir``, or a path) plus a
+    file name (default: the newest)."""
     as_path = Path(target)
     if as_path.is_file():
         if name is not None:
@@ -21,7 +23,7 @@ def resolve_checkpoint(target: str, name: str | None) -> Path:
         return as_path
     if as_path.suffix == ".pt":
         raise ThetaError(f"{target}: checkpoint not found")
-    run = resolve_run(target)
+    run = resolve_run(target, models_dir)
     found = run.checkpoints()
     if name is None:
         if not found:
@@ -46,25 +48,32 @@ def builtin_dir() -> Path:
     return Path(str(resources.files("theta_cli.builtin").joinpath("default")))
 
 
+def is_export(path: Path) -> bool:
+    """Whether ``path`` is an exported model directory (its weights file inside)."""
+    return path.is_dir() and (path / WEIGHTS_FILE).is_file()
+
+
 def resolve_model_ref(
     ref: str | os.PathLike[str] | None,
+    models_dir: Path | None = None,
 ) -> tuple[Literal["export", "checkpoint"], Path, str]:
     """``ref`` as (kind, path, description): an exported directory (``model.safetensors``
-    inside), a checkpoint file, or a run, whose best checkpoint (``runs.best``) is taken.
+    inside), a checkpoint file, or a run (a name under ``models_dir``, or a path), whose best
+    checkpoint (``best``) is taken.
     None (or ``builtin``) is the built-in default model."""
     if ref is None or (str(ref) == BUILTIN and not Path(BUILTIN).exists()):
         d = builtin_dir()
-        if not (d / WEIGHTS_FILE).is_file():
+        if not is_export(d):
             raise ThetaError(f"{d}: the built-in model is missing from this installation")
         return "export", d, "the built-in default model"
     p = Path(ref)
-    if p.is_dir() and (p / WEIGHTS_FILE).is_file():
+    if is_export(p):
         return "export", p, f"exported model {p}"
     if p.is_file():
         return "checkpoint", p, f"checkpoint {p}"
     if p.suffix == ".pt":
         raise ThetaError(f"{ref}: checkpoint not found")
-    run = resolve_run(ref)
+    run = resolve_run(ref, models_dir)
     rows = csvlog.read_train_rows(run)
     best = best_checkpoint(run, rows)
     if best is not None:

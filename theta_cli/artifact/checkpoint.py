@@ -1,5 +1,6 @@
-"""Checkpoint save and restore, side by side. A checkpoint is a plain dict of tensors and Python
-scalars, so it loads with ``torch.load(weights_only=True)``: loading never runs code.
+"""Checkpoint save and restore, side by side: the one place that knows a checkpoint's keys.
+A checkpoint is a plain dict of tensors and Python scalars, so it loads with
+``torch.load(weights_only=True)``: loading never runs code.
 
 Keys (defined once here; the spec's names for the run state):
     model_state_dict, optimizer_state_dict, scheduler_state_dict,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from theta_cli.core import atomic, csvlog, safeload
 from theta_cli.core.config import RunConfig, RunState, TrainConfig
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
     from torch import nn
     from torch.optim.swa_utils import AveragedModel
 
-    from theta_cli.engine.schedule import WarmupCosine
+
+class Schedule(Protocol):
+    """The lr schedule a checkpoint saves and restores (training's ``engine.schedule``); its
+    ``load_state_dict`` raises ThetaError on a state it cannot take."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 MODEL = "model_state_dict"
 OPTIMIZER = "optimizer_state_dict"
@@ -59,7 +67,7 @@ _STATE_KEYS = {
 def build_payload(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: WarmupCosine,
+    scheduler: Schedule,
     cfg: TrainConfig,
     state: RunState,
     rng: torch.Tensor,
@@ -113,7 +121,7 @@ def restore_payload(
     path: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: WarmupCosine,
+    scheduler: Schedule,
     device: torch.device,
     ema: AveragedModel | None = None,
     rank: int | None = 0,
@@ -123,7 +131,7 @@ def restore_payload(
     world size changed), and return the run state it was taken in."""
     import torch
 
-    from theta_cli.model.load import load_weights
+    from theta_cli.artifact.weights import load_weights
 
     load_weights(model, payload[MODEL], path)
     try:
@@ -188,6 +196,17 @@ def load_checkpoint(path: Path, map_location: str = "cpu", mmap: bool = False) -
     if missing:
         raise ThetaError(f"{path}: not a theta checkpoint (missing {', '.join(missing)})")
     return payload
+
+
+def stored_elements(path: Path) -> int | None:
+    """Elements of the model tensors stored in the checkpoint at ``path``, read memory-mapped
+    (the pickle's names and shapes; the tensor data is mapped, not read). None when the file is
+    unreadable or holds no model state dict."""
+    try:
+        state = safeload.torch_load(Path(path), "checkpoint", mmap=True)[MODEL]
+        return int(sum(t.numel() for t in state.values()))
+    except (ThetaError, KeyError, AttributeError, TypeError):
+        return None
 
 
 def stored_config(payload: dict[str, Any], source: Path) -> RunConfig:

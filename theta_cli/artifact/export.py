@@ -3,7 +3,7 @@
     DIR/log/config.json     the checkpoint's own run config (the architecture its weights fit)
     DIR/model.safetensors   the weights only (no optimizer, no pickled code)
 
-This is exactly the layout ``model.model_const(DIR)`` loads. The config comes from the
+This is exactly the layout ``load.model_const(DIR)`` loads. The config comes from the
 checkpoint, not from the run's current config.json, so an export is self-consistent even if the
 run's config was later rewritten by a resume. Both files are written atomically; an existing
 export is only replaced with ``overwrite``.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from theta_cli.core import atomic
+from theta_cli.core import atomic, targets
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
 
@@ -37,9 +37,10 @@ def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: exists and is not a directory")
     for path in (out / WEIGHTS_FILE, target.config_path):
-        atomic.check_target(path, force=True)  # no device or FIFO there; the dir is writable
-    from theta_cli.model import count_parameters, save_weights
-    from theta_cli.model.load import model_from_checkpoint
+        targets.check_target(path, force=True)  # no device or FIFO there; the dir is writable
+    from theta_cli.artifact.load import model_from_checkpoint
+    from theta_cli.artifact.weights import save_weights
+    from theta_cli.model.zoo import count_parameters
 
     # Loading into the real architecture first proves the weights fit before anything is written.
     model, cfg = model_from_checkpoint(ckpt)

@@ -19,7 +19,7 @@ import numpy as np
 
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer.tracks import Denoised, Points, TrackFile, check_ranges
+from theta_cli.tracks.points import Denoised, Points, TrackFile, check_ranges
 
 SEMICIRCLE_DEG = 180.0 / 2**31
 FIXED = ("timestamp", "latitude", "longitude")

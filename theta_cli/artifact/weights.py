@@ -1,42 +1,35 @@
-"""Loading and saving trained models: the one loader for checkpoints and exported directories.
+"""A model's weights against its architecture: the checks every way of loading a model shares.
 
     build_model(arch)            a fresh model of an Architecture
     load_weights(model, state)   a state dict into it; a mismatch names the first bad tensor
-    model_const(dir)             an exported directory: <dir>/log/config.json + model.safetensors
-    model_from_checkpoint(path)  a training checkpoint (read with weights_only=True)
-    load_model(ref)              what denoise and bench take: a run (its best checkpoint), a
-                                 checkpoint file, or an exported directory
+    checked_architecture(...)    a config's Architecture once it is known to fit the weights
+    read_header(path)            a safetensors file's tensor shapes, from its header alone
+    save_weights(model, dir)     ``<dir>/model.safetensors``, atomically
 
-Every path validates the architecture with ``core.config.Architecture``, checks it against the
-weights' shapes and dtypes *before* building anything (``checked_architecture``: a config that
-says hidden 1000000 over hidden-16 weights must not allocate a model first), and loads weights
-with ``load_weights``, so the three ways in cannot disagree.
+Every way in (``load``: a checkpoint or an exported directory) validates the architecture with
+``core.config.Architecture``, checks it against the weights' shapes and dtypes *before*
+building anything (``checked_architecture``: a config that says hidden 1000000 over hidden-16
+weights must not allocate a model first), and loads weights with ``load_weights``, so the ways
+in cannot disagree.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import ValidationError
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from theta_cli.core import atomic
-from theta_cli.core.config import (
-    Architecture,
-    RunConfig,
-    TrainConfig,
-    format_validation_error,
-    read_json_object,
-)
+from theta_cli.core.config import Architecture, format_validation_error
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import WEIGHTS_FILE, RunLayout
+from theta_cli.core.layout import WEIGHTS_FILE
 from theta_cli.model.zoo import build_theta, dims_from_shapes
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -92,7 +85,7 @@ def _first_mismatch(expected: Shapes, got: Mapping[str, tuple[int, ...] | None])
     return None
 
 
-def _state_shapes(state: Any, source: Path) -> dict[str, tuple[int, ...] | None]:
+def state_shapes(state: Any, source: Path) -> dict[str, tuple[int, ...] | None]:
     """Shapes of a loaded state dict's entries; non-float tensors are refused, naming one."""
     if not isinstance(state, dict):
         raise ThetaError(f"{source}: weights are not a state dict")
@@ -180,7 +173,7 @@ def load_weights(
 ) -> nn.Module:
     """Load ``state`` into ``model`` strictly; a mismatch is one line naming the first tensor
     (and ``against``, what the architecture came from)."""
-    shapes = _state_shapes(state, source)
+    shapes = state_shapes(state, source)
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     problem = _first_mismatch(expected, shapes)
     if problem:
@@ -194,88 +187,3 @@ def architecture_of(data: dict[str, Any], source: Path) -> Architecture:
         return Architecture.model_validate(data)
     except ValidationError as e:
         raise ThetaError(format_validation_error(e, str(source))) from None
-
-
-def model_const(model_dir: str | os.PathLike[str]) -> nn.Module:
-    """Rebuild a trained model from ``model_dir``: architecture from ``log/config.json``, weights
-    from ``model.safetensors``. Returned on CPU in eval mode; moving it is the caller's job.
-
-    Raises ThetaError naming the file when either is missing or unreadable, or when the weights
-    do not fit the architecture (naming the first mismatching tensor).
-    """
-    root = Path(model_dir)
-    config_path = RunLayout(root).config_path
-    config = read_json_object(config_path, "model config")
-    path = weights_path(root)
-    if not path.is_file():
-        architecture_of(config, config_path)  # a bad config is the first thing to say
-        raise ThetaError(f"{path}: weights file not found (write it with save_weights / export)")
-    arch = checked_architecture(config, read_header(path), config_path, path)
-    model = build_model(arch, config_path)
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ThetaError(f"{path}: not a readable safetensors file ({e})") from None
-    return load_weights(model, state, path, str(config_path)).eval()
-
-
-def model_from_payload(payload: dict[str, Any], cfg: TrainConfig, source: Path) -> nn.Module:
-    """The model of a loaded checkpoint dict (eval mode, CPU), built for ``cfg``'s architecture."""
-    from theta_cli.engine import checkpoint, ema
-
-    # A run that averages its weights (ema_decay > 0) is evaluated and used with the average.
-    averaged = payload.get(checkpoint.EMA)
-    state = ema.weights(averaged) if isinstance(averaged, dict) else payload[checkpoint.MODEL]
-    arch = checked_architecture(cfg.architecture().model_dump(), _state_shapes(state, source),
-                                source, source, "the config's architecture")  # fmt: skip
-    model = build_model(arch, source)
-    return load_weights(model, state, source).eval()
-
-
-def model_from_checkpoint(path: Path) -> tuple[nn.Module, RunConfig]:
-    """The model of a training checkpoint (eval mode, CPU) and the config it was trained with."""
-    from theta_cli.engine import checkpoint
-
-    payload = checkpoint.load_checkpoint(path)
-    cfg = checkpoint.stored_config(payload, path)
-    return model_from_payload(payload, cfg, path), cfg
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready for inference, with the chunking it was trained for."""
-
-    model: nn.Module  # eval mode, CPU
-    config: TrainConfig  # K, Q1, Q2, fix_interval_s, ...
-    source: Path  # the checkpoint file or the exported directory
-    description: str  # for logs: "run X, best checkpoint Y (acc_mean ...)"
-
-    @property
-    def fix_interval_s(self) -> float:
-        """Seconds between the fixes the model learned; 1 s (synth's rate) for older runs."""
-        return self.config.fix_interval_s or 1.0
-
-
-def _exported_config(model_dir: Path) -> TrainConfig:
-    """An export's config.json as a TrainConfig (an export is a RunConfig dump; a hand-written
-    architecture-only file gets the defaults for everything else)."""
-    path = RunLayout(model_dir).config_path
-    data = read_json_object(path, "model config")
-    keep = {k: v for k, v in data.items() if k in TrainConfig.model_fields}
-    try:
-        return TrainConfig.model_validate(keep)
-    except ValidationError as e:
-        raise ThetaError(format_validation_error(e, str(path))) from None
-
-
-def load_model(ref: str | os.PathLike[str] | None = None) -> LoadedModel:
-    """Resolve ``ref`` (run name or path, checkpoint file, exported directory; None: the
-    built-in default model) and load it."""
-    from theta_cli.runs import find
-
-    kind, path, why = find.resolve_model_ref(ref)
-    if kind == "export":
-        shown = why if ref is None or str(ref) == find.BUILTIN else f"export {path}"
-        return LoadedModel(model_const(path), _exported_config(path), path, shown)
-    model, cfg = model_from_checkpoint(path)
-    return LoadedModel(model, cfg.train_config(), path, why)

@@ -7,10 +7,10 @@ import pytest
 import torch
 from _runfab import invoke, make_run, reset_cli_state
 
+from theta_cli.artifact import checkpoint, load
+from theta_cli.artifact.export import export
+from theta_cli.artifact.load import model_const
 from theta_cli.core.layout import RunLayout
-from theta_cli.engine import checkpoint
-from theta_cli.model import load, model_const
-from theta_cli.runs.export import export
 
 
 @pytest.fixture(autouse=True)

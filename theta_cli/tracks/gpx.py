@@ -26,7 +26,7 @@ import numpy as np
 
 from theta_cli.core import logs
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer.tracks import Denoised, Points, TrackFile, check_ranges
+from theta_cli.tracks.points import Denoised, Points, TrackFile, check_ranges
 
 GPXTPX_NS = "http://www.garmin.com/xmlschemas/TrackPointExtension/v1"
 _START_TAG = re.compile(rb"<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*/?>")

@@ -8,8 +8,8 @@ import pickle
 import pytest
 import torch
 
+from theta_cli.artifact import checkpoint as ck
 from theta_cli.core.errors import ThetaError
-from theta_cli.engine import checkpoint as ck
 
 
 class _Evil:

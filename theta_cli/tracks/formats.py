@@ -1,12 +1,14 @@
 """Reading any supported track file, and writing a denoised one in any output format.
 
-Input formats come from the file suffix: .gpx, .fit, .csv, .parquet (.pq). Output formats are
-gpx, csv, parquet and geojson. Writing in the input's own format keeps everything but the
-changed coordinates (see the format modules); other combinations convert.
+Input formats come from the file suffix: .gpx, .fit, .csv, .parquet (.pq); a directory given as
+input stands for its track files (:func:`expand_inputs`). Output formats are gpx, csv, parquet
+and geojson. Writing in the input's own format keeps everything but the changed coordinates (see
+the format modules); other combinations convert.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,9 @@ import numpy as np
 
 from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer import fit, geojson, gpx, sniff, table
-from theta_cli.infer.table import ColumnNames
-from theta_cli.infer.tracks import Denoised, TrackFile
+from theta_cli.tracks import fit, geojson, gpx, sniff, table
+from theta_cli.tracks.points import Denoised, TrackFile
+from theta_cli.tracks.table import ColumnNames
 
 INPUT_FORMATS = {".gpx": "gpx", ".fit": "fit", ".csv": "csv", ".parquet": "parquet",
                  ".pq": "parquet"}  # fmt: skip
@@ -34,6 +36,30 @@ def input_format(path: Path) -> str:
             f"(expected {', '.join(INPUT_FORMATS)})"
         )
     return fmt
+
+
+def expand_inputs(paths: Sequence[Path]) -> tuple[list[Path], bool]:
+    """Input files (a directory stands for its track files, sorted); and whether any input was
+    a directory."""
+    files: list[Path] = []
+    any_dir = False
+    for p in paths:
+        if p.is_dir():
+            any_dir = True
+            found = sorted(
+                c for c in p.iterdir() if c.is_file() and c.suffix.lower() in INPUT_FORMATS
+            )
+            if not found:
+                raise ThetaError(f"{p}: no track files ({', '.join(INPUT_FORMATS)}) in directory")
+            files.extend(found)
+        elif not p.exists():
+            raise ThetaError(f"{p}: no such file")
+        else:
+            input_format(p)
+            files.append(p)
+    if not files:
+        raise ThetaError("no input files given")
+    return files, any_dir
 
 
 def default_output_format(in_format: str) -> str:
