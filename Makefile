@@ -33,6 +33,10 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/theta demo --dir $(DEMO_DIR)
+	@echo
+	@echo 'theta lives in $(VENV); to use it from this shell:'
+	@echo '  . $(BIN)/activate'
+	@echo '  theta --models-dir $(DEMO_DIR)/models info'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

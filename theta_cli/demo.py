@@ -61,6 +61,7 @@ class DemoResult:
     steps: list[tuple[str, float]] = field(default_factory=list)  # (what, seconds)
     bench: Any = None  # the bench engine's result
     paths: dict[str, Path] = field(default_factory=dict)  # what -> where
+    threads: int | None = None  # torch CPU threads for training (--threads; None: torch's)
 
 
 @dataclass
@@ -241,14 +242,15 @@ def run_demo(
     force: bool = False,
     on_step: Callable[[int, int, str], None] | None = None,
     on_done: Callable[[int, str, float], None] | None = None,
+    threads: int | None = None,
 ) -> DemoResult:
     """Run the seven steps in ``root``; ``on_step(i, n, what)``/``on_done(i, what, seconds)``
-    let the command show progress."""
+    let the command show progress; ``threads``: torch CPU threads for training."""
     # Absolute: the run's config records the dataset paths, and bench or resume may be run
     # from another directory later.
     root = Path(root).resolve()
     manifest = claim_dir(root, force)
-    result = DemoResult(root)
+    result = DemoResult(root, threads=threads)
     data = DatasetLayout(root / "dataset")
     raw = data.root / "raw"
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -300,6 +302,7 @@ def _train(root: Path, data: DatasetLayout, result: DemoResult) -> None:
             "val_dir": str(data.split_dir("val")),
             "huber_delta_path": str(data.huber_path),
             "quick_val_path": str(data.quick_val_path),
+            **({} if result.threads is None else {"threads": result.threads}),
         },
         f"theta_cli/recipes/{RECIPE}",
     )

@@ -35,21 +35,70 @@ def semicircles(deg: float) -> int:
     return int(round(deg * (2**31) / 180.0))
 
 
-def write_fit(
-    path: Path, unix_times: np.ndarray, lat: np.ndarray, lon: np.ndarray, hr: np.ndarray
-) -> Path:
-    """Write ``record`` messages (whole-second times) to ``path``; returns ``path``."""
-    fields = ((253, 4, 0x86), (0, 4, 0x85), (1, 4, 0x85), (3, 1, 0x02))
-    body = bytearray()
-    body += struct.pack("<BBBHB", 0x40, 0, 0, 20, len(fields))
-    for num, size, base in fields:
-        body += struct.pack("<BBB", num, size, base)
-    for t, la, lo, h in zip(unix_times, lat, lon, hr, strict=True):
-        body += struct.pack(
-            "<BIiiB", 0x00, int(t) - FIT_EPOCH, semicircles(la), semicircles(lo), int(h)
-        )
+def fit_file(body: bytes) -> bytes:
+    """``body`` (definition and data messages) with a 14-byte header and the file CRC."""
     header = struct.pack("<BBHI4s", 14, 0x20, 2132, len(body), b".FIT")
     header += struct.pack("<H", fit_crc(header))
-    data = header + bytes(body)
-    path.write_bytes(data + struct.pack("<H", fit_crc(data)))
+    data = header + body
+    return data + struct.pack("<H", fit_crc(data))
+
+
+def fit_body(
+    unix_times: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    hr: np.ndarray,
+    *,
+    big_endian: bool = False,
+    power_on: float | None = None,
+    correlation_at: float | None = None,
+    empty_field: bool = False,
+) -> tuple[bytes, list[int]]:
+    """The messages, and each ``record`` data message's offset in the body.
+
+    ``big_endian``: architecture byte 1 (multi-byte fields most significant byte first).
+    ``power_on``: record timestamps in device "system time", seconds since this Unix time (as
+    a VIRB writes them); ``correlation_at``: then also a ``timestamp_correlation`` message
+    (global 162) pairing that Unix time (fractions allowed) with its system time.
+    ``empty_field``: the record definition also declares a field of size 0 (temperature),
+    which some devices write and which takes no bytes in the data messages.
+    """
+    e = ">" if big_endian else "<"
+    fields = ((253, 4, 0x86), (0, 4, 0x85), (1, 4, 0x85), (3, 1, 0x02))
+    fields += ((13, 0, 0x01),) if empty_field else ()
+    body = bytearray()
+    if power_on is not None and correlation_at is not None:
+        # timestamp, fractional_timestamp, system_timestamp, fractional_system_timestamp
+        corr = ((253, 4, 0x86), (0, 2, 0x84), (1, 4, 0x86), (2, 2, 0x84))
+        body += struct.pack(f"{e}BBBHB", 0x41, 0, int(big_endian), 162, len(corr))
+        for num, size, base in corr:
+            body += struct.pack("<BBB", num, size, base)
+        utc, sys_s = correlation_at - FIT_EPOCH, correlation_at - power_on
+        body += struct.pack(
+            f"{e}BIHIH", 0x01, int(utc), round((utc % 1) * 32768), int(sys_s),
+            round((sys_s % 1) * 32768),
+        )  # fmt: skip
+    body += struct.pack(f"{e}BBBHB", 0x40, 0, int(big_endian), 20, len(fields))
+    for num, size, base in fields:
+        body += struct.pack("<BBB", num, size, base)
+    offsets = []
+    for t, la, lo, h in zip(unix_times, lat, lon, hr, strict=True):
+        offsets.append(len(body))
+        stamp = int(t) - FIT_EPOCH if power_on is None else int(t - power_on)
+        body += struct.pack(f"{e}BIiiB", 0x00, stamp, semicircles(la), semicircles(lo), int(h))
+    return bytes(body), offsets
+
+
+def write_fit(
+    path: Path,
+    unix_times: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    hr: np.ndarray,
+    **options: object,
+) -> Path:
+    """Write ``record`` messages (whole-second times) to ``path``; returns ``path``. Options
+    as :func:`fit_body`."""
+    body, _ = fit_body(unix_times, lat, lon, hr, **options)  # type: ignore[arg-type]
+    path.write_bytes(fit_file(body))
     return path

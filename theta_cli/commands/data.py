@@ -92,6 +92,10 @@ def synth(
         D.MOTION, "--motion", help=f"Motion model: {' or '.join(D.MOTIONS)} (curvy: smooth "
         "random curvature and speed wander; legs: the older near-straight legs)."
     ),
+    sampling: str = typer.Option(
+        "regular", "--sampling", help="regular: 1 Hz fixes (jitter, lost fixes); smart: a fix "
+        "every 1-8 s, like a Garmin on smart recording."
+    ),
     white_sigma: float = _WHITE_SIGMA,
     drift_sigma: float = _DRIFT_SIGMA,
     drift_tau: float = _DRIFT_TAU,
@@ -120,7 +124,7 @@ def synth(
     cfg = _validated(
         SynthConfig, "synth", agents=agents, points=points, files=files, seed=seed,
         format=format, center_lat=center_lat, center_lon=center_lon, radius=radius,
-        jitter=jitter, missing_rate=missing_rate, motion=motion,
+        jitter=jitter, missing_rate=missing_rate, motion=motion, sampling=sampling,
     )
     with Progress(console=logs.console, transient=True, disable=_quiet()) as bar:
         task = bar.add_task("synth", total=cfg.agents)
@@ -164,6 +168,10 @@ def pairs(
     force: bool = typer.Option(
         False, "--force", help="Replace theta's own raw files in --out (never other tables)."
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse a damaged FIT file (truncated, bad CRC, garbage) "
+        "[default: keep the records before the damage, with a warning].",
+    ),
 ) -> None:
     """Make raw pairs from your own tracks: each track is one agent, noised like synth.
 
@@ -184,7 +192,8 @@ def pairs(
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
     from theta_cli.tracks.formats import expand_inputs, input_format
 
-    summary = make_pairs(inputs, out, cfg, noise=noise, columns=columns, force=force)
+    summary = make_pairs(inputs, out, cfg, noise=noise, columns=columns, force=force,
+                         strict=strict)  # fmt: skip
     # After the work: a refused run shows its one error line, not this notice first.
     paths, _ = expand_inputs(inputs)
     base.warn_unused_columns(

@@ -16,6 +16,10 @@ def demo(
     force: bool = typer.Option(
         False, "--force", help="Start again over a previous demo (removes only files it wrote)."
     ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads for training [default: torch's, one per "
+        "core].", show_default=False,
+    ),
 ) -> None:
     """Synthesize, prepare, train, evaluate, bench and denoise: the whole job in ~5 minutes.
 
@@ -28,20 +32,23 @@ def demo(
     from theta_cli import demo as engine
 
     con = logs.console
+    total = [0]  # the demo's steps, plus the last screen: numbered as one sequence
 
     def step(i: int, n: int, what: str) -> None:
-        con.print(Rule(f"[{i}/{n}] {what}", align="left", style="cyan"))
+        total[0] = n + 1
+        con.print(Rule(f"[{i}/{n + 1}] {what}", align="left", style="cyan"))
 
     def done(i: int, what: str, seconds: float) -> None:
         con.print(Text.assemble(("done", "green"), f" [{i}] {what} in {seconds:.1f} s"))
 
     try:
-        result = engine.run_demo(dir_, force, step, done)
+        result = engine.run_demo(dir_, force, step, done, threads=threads)
     except Interrupted:
         # Ctrl-C in training took training's own path (as in theta new): a checkpoint is saved
         # and the resume command was the last line shown.
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    con.print(Rule("[7/7] where everything is", align="left", style="cyan"))
+    n = total[0] or len(result.steps) + 1
+    con.print(Rule(f"[{n}/{n}] where everything is", align="left", style="cyan"))
     times = Table(title="steps", title_justify="left", show_edge=False)
     times.add_column("step")
     times.add_column("seconds", justify="right")
@@ -62,6 +69,22 @@ def demo(
     for what, path in result.paths.items():
         paths.add_row(what, str(path))
     con.print(paths, soft_wrap=False)
+    for line in next_commands(dir_):
+        con.print(line, soft_wrap=True)
+
+
+def next_commands(dir_: Path) -> list[str]:
+    """What to type next: activate the virtualenv when `theta` is not on PATH, then look at the
+    demo's run."""
+    import shutil
+    import sys
+
+    lines = ["next:"]
+    activate = Path(sys.prefix) / "bin" / "activate"
+    if shutil.which("theta") is None and activate.is_file():
+        lines.append(f"  . {activate}")
+    lines.append(f"  theta --models-dir {dir_ / 'models'} info")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

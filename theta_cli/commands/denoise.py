@@ -24,7 +24,7 @@ PROGRESS_MIN_CHUNKS = 1024
 def denoise(
     ctx: typer.Context,
     inputs: list[Path] = typer.Argument(
-        ..., metavar="INPUT...", help="Track files (.gpx, .fit, .csv, .parquet) or directories.",
+        ..., metavar="INPUT", help="Track files (.gpx, .fit, .csv, .parquet) or directories.",
         show_default=False,
     ),
     model: str | None = typer.Option(
@@ -33,8 +33,9 @@ def denoise(
         show_default=False,
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Output file (one input) or directory (several inputs). Required.",
-        show_default=False,
+        None, "--out", help="Output file (one input) or directory (several inputs); always needed: "
+        "denoise never writes over its input.",
+        show_default=False, metavar="PATH",
     ),
     fmt: str | None = typer.Option(
         None, "--format", help="gpx, csv, parquet or geojson [default: the input's; FIT: csv].",
@@ -52,10 +53,12 @@ def denoise(
         "[default: max(10, 10 x the model's fix interval)].", show_default=False,
     ),
     q1: int | None = typer.Option(
-        None, "--q1", help="Head buckle, bytes [default: the model's Q1].", show_default=False
+        None, "--q1", help="Advanced: chunk-edge setting of the model (head); leave unset "
+        "[default: the model's own].", show_default=False
     ),
     q2: int | None = typer.Option(
-        None, "--q2", help="Tail buckle, bytes [default: the model's Q2].", show_default=False
+        None, "--q2", help="Advanced: chunk-edge setting of the model (tail); leave unset "
+        "[default: the model's own].", show_default=False
     ),
     lat_col: str | None = base.LAT_COL,
     lon_col: str | None = base.LON_COL,
@@ -66,6 +69,15 @@ def denoise(
         "chunk (8x the time); 1: off.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse a damaged FIT file (truncated, bad CRC, garbage) "
+        "[default: keep the records before the damage, with a warning].",
+    ),
+    stop_on_error: bool = typer.Option(
+        False, "--stop-on-error", help="Several inputs: refuse the whole batch on the first bad "
+        "file and write nothing [default: report each bad file, write the good ones, exit 1].",
+        show_default=False,
+    ),
 ) -> None:
     """Denoise GPS tracks with a trained model; only track-point coordinates change.
 
@@ -81,9 +93,10 @@ def denoise(
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
     with logs.stdout_to_stderr(as_json):
         jobs = outputs.plan_jobs(inputs, out, fmt, force)
-        request = DenoiseRequest(tuple(jobs), model, columns, options, models_dir=ctx.obj)
+        request = DenoiseRequest(tuple(jobs), model, columns, options, models_dir=ctx.obj,
+                                 stop_on_error=stop_on_error)  # fmt: skip
         with base.progress_bar("denoising (chunks)", PROGRESS_MIN_CHUNKS) as progress:
-            report = engine.denoise_with_model(request, progress)
+            report = engine.denoise_with_model(request, progress, strict)
         # After the work: a refused run shows its one error line, not this notice first.
         base.warn_unused_columns(
             {"--lat-col": lat_col, "--lon-col": lon_col, "--time-col": time_col,
@@ -94,6 +107,8 @@ def denoise(
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 def _metres(value: float | None) -> str:
@@ -106,29 +121,45 @@ def _print_report(report: Any) -> None:
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("file", overflow="fold", min_width=12)
-    for name in ("tracks", "segments", "points", "passed", "p50 (m)", "p95 (m)", "seconds"):
+    for name in ("points", "moved", "passed", "p50 (m)", "p95 (m)", "seconds"):
         table.add_column(name, justify="right")
+    table.add_column("status", no_wrap=True)
     for f in report.files:
+        if f.error is not None:
+            table.add_row(Path(f.input).name, *["-"] * 6, "FAILED")
+            continue
         table.add_row(
-            Path(f.input).name, str(f.tracks), str(f.segments), str(f.points),
-            str(f.passed_through), _metres(f.moved_median_m), _metres(f.moved_p95_m),
-            f"{f.seconds:.2f}",
+            Path(f.input).name, str(f.points), str(f.moved), str(f.passed_through),
+            _metres(f.moved_median_m), _metres(f.moved_p95_m), f"{f.seconds:.2f}",
+            "unchanged" if f.note else "written",
         )
     logs.console.print(table, soft_wrap=False)
     logs.console.print(
-        "p50, p95: metres the points moved (median, 95th percentile); passed: points "
-        "passed through unchanged"
+        "moved: points denoised; passed: points passed through unchanged; p50, p95: metres "
+        "the points moved (median, 95th percentile, over all points)"
     )
+    for f in report.files:  # each file's own problem, in full, under the table
+        if f.error is not None:
+            logs.console.print(f"{Path(f.input).name}: FAILED: {f.error}")
+        elif f.note:
+            logs.console.print(f"{Path(f.input).name}: {f.note}")
     log = logs.get_logger()
     for f in report.files:
+        if f.error is not None:
+            continue
         reasons = ", ".join(
             f"{k.replace('_', ' ')} {v}" for k, v in f.passed_by_reason.items() if v
         )
         if reasons:
             log.info(f"{Path(f.input).name}: passed through: {reasons}")
         log.info(
-            f"wrote {f.output} ({f.points} points, median move {_metres(f.moved_median_m)} m)"
+            f"wrote {f.output} ({f.points} points, {f.moved} moved, median move "
+            f"{_metres(f.moved_median_m)} m)"
         )
+    if report.failed:
+        n, total = len(report.failed), len(report.files)
+        log.error(f"{n} of {total} file(s) failed and were not written: "
+                  + ", ".join(Path(f.input).name for f in report.failed))  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -241,6 +241,10 @@ def info(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    hint = engine.empty_hint(data) if target is None else None
+    if hint:  # no empty table: say where runs were looked for and how to point elsewhere
+        logs.console.print(hint, soft_wrap=True)
+        return
     for r in renderables:
         logs.console.print(r, soft_wrap=False)  # panels wrap, never crop
 

@@ -4,8 +4,9 @@
 It is redrawn only when the trainer calls ``update`` (every ``log_interval`` steps), never by a
 background thread, so it costs nothing between updates. When the epoch ends the line stays on
 screen and its final text is written to runtime.log (file only: it is already on screen). When
-stdout is not a terminal (a pipe, a file, a test runner) there is no live line: the final text is
-printed once, as an ordinary log line.
+stdout is not a terminal (a pipe, a file, a test runner) there is no live line: the line is
+printed as an ordinary log line at most every ``PIPED_EVERY_S`` seconds (so a long epoch still
+shows progress, with its ETA) and its final text once at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from rich.live import Live
 from rich.text import Text
 
 from theta_cli.core import logs
+
+#: Without a terminal, the epoch line is printed (as a log line) at most this often, seconds.
+PIPED_EVERY_S = 60.0
 
 
 def _isatty(stream: object) -> bool:
@@ -56,6 +60,7 @@ class EpochLine:
         self.lr: float | None = None
         self._t0 = time.perf_counter()
         self._live: Live | None = None
+        self._printed = self._t0  # without a terminal: when the line was last printed
         self.shown = shown  # False on torchrun ranks other than 0: rank 0 prints the line
 
     def text(self) -> str:
@@ -99,6 +104,11 @@ class EpochLine:
         self.lr = lr
         if self._live is not None:
             self._live.update(Text(self.text()), refresh=True)
+        elif self.shown and step < self.total:
+            now = time.perf_counter()
+            if now - self._printed >= PIPED_EVERY_S:
+                self._printed = now
+                logs.get_logger().info(self.text())
 
     def __exit__(
         self,

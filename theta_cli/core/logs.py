@@ -21,7 +21,7 @@ from logging.handlers import MemoryHandler
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, RenderableType
+from rich.console import Console, ConsoleDimensions, ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.text import Text
 
@@ -30,6 +30,10 @@ from theta_cli.core.printable import scrub
 LOGGER_NAME = "theta"
 TIME_FMT = "%Y-%m-%d %H:%M:%S"
 FILE_FMT = "[ %(asctime)s ][ %(levelname)s ] %(message)s"
+
+
+#: The least width of a console that is not a terminal (``SafeConsole.size``).
+PIPED_WIDTH = 200
 
 
 class SafeConsole(Console):
@@ -46,6 +50,20 @@ class SafeConsole(Console):
         kwargs.setdefault("markup", False)
         kwargs.setdefault("highlight", False)
         super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        """Rich's size; but output that is not a terminal (a pipe, a file) is at least
+        ``PIPED_WIDTH`` wide unless a width or $COLUMNS is given: a table piped to a file must
+        not fold its paths at 80 columns."""
+        size = super().size
+        if self._width is None and "COLUMNS" not in self._environ and not self.is_terminal:
+            return ConsoleDimensions(max(size.width, PIPED_WIDTH), size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         # Before Rich sees it: Rich itself drops some controls (BEL, BS) instead of showing them.

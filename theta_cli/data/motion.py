@@ -54,6 +54,10 @@ MODES: tuple[Mode, ...] = (
 MODE_WEIGHTS = (0.3, 0.3, 0.4)
 MOTIONS = D.MOTIONS
 DEFAULT_MOTION = D.MOTION
+#: regular: a 1 Hz receiver (jitter, lost fixes); smart: Garmin-style "smart recording", a fix
+#: kept every 1-8 s (random whole steps, then the same jitter).
+SAMPLINGS = ("regular", "smart")
+SMART_MAX_STEP = 8
 
 
 @dataclass(frozen=True)
@@ -108,14 +112,20 @@ def make_track(
     missing_rate: float,
     mode: Mode | None = None,
     motion: str = DEFAULT_MOTION,
+    sampling: str = "regular",
 ) -> Track:
     """One agent: ``n_fixes`` fixes of a clean track starting within ``radius`` of the centre."""
     if motion not in MOTIONS:
         raise ValueError(f"motion {motion!r}: expected one of {', '.join(MOTIONS)}")
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling {sampling!r}: expected one of {', '.join(SAMPLINGS)}")
     if mode is None:
         mode = MODES[int(rng.choice(len(MODES), p=MODE_WEIGHTS))]
-    # Enough 1 Hz seconds that n_fixes survive the dropped fixes (5 % + 64 s of margin).
+    # Enough 1 Hz seconds that n_fixes survive the dropped fixes (5 % + 64 s of margin); smart
+    # recording keeps at least one fix in SMART_MAX_STEP seconds.
     seconds = int(n_fixes / (1.0 - missing_rate) * 1.05) + 64
+    if sampling == "smart":
+        seconds = n_fixes * SMART_MAX_STEP + 64
     target, rate = _legs(mode, seconds, rng)
     if motion == "curvy":
         # Curvature and speed wander only while moving: a stopped agent keeps its heading.
@@ -139,7 +149,12 @@ def make_track(
     grid_n = r0 * np.cos(a0) + np.concatenate([[0.0], np.cumsum(step_n)])
     grid_t = np.arange(seconds + 1, dtype=np.float64)
     # 1 Hz receiver: each fix is a little late or early, and some fixes never arrive.
-    keep = rng.random(seconds + 1) >= missing_rate
+    if sampling == "smart":
+        at = np.cumsum(rng.integers(1, SMART_MAX_STEP + 1, size=n_fixes)) - 1
+        keep = np.zeros(seconds + 1, dtype=bool)
+        keep[at[at <= seconds]] = True
+    else:
+        keep = rng.random(seconds + 1) >= missing_rate
     t = grid_t[keep] + np.clip(rng.normal(0.0, jitter_s, size=int(keep.sum())), -0.45, 0.45)
     t = np.maximum.accumulate(np.clip(t, 0.0, None))[:n_fixes]
     return Track(

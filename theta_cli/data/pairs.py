@@ -126,7 +126,7 @@ def _unique(label: str, seen: set[str]) -> str:
 
 
 def read_tracks(
-    paths: Sequence[Path], columns: ColumnNames, summary: PairsSummary
+    paths: Sequence[Path], columns: ColumnNames, summary: PairsSummary, strict: bool = False
 ) -> list[Track]:
     """Every track of every file with 2 or more usable fixes; counts go into ``summary``."""
     from theta_cli.tracks.formats import read_track_file, track_names
@@ -134,10 +134,10 @@ def read_tracks(
     tracks: list[Track] = []
     seen: set[str] = set()
     for path in paths:
-        tf = read_track_file(path, columns)
+        tf = read_track_file(path, columns, strict)
         clean = _clean_columns(tf.source, columns)
         if clean is not None:
-            tf = read_track_file(path, clean)
+            tf = read_track_file(path, clean, strict)
         source = Source(path, tf.kind)
         summary.sources.append(source)
         pts = tf.points
@@ -241,6 +241,7 @@ def make_pairs(
     noise: NoiseModel | None = None,
     columns: ColumnNames | None = None,
     force: bool = False,
+    strict: bool = False,
 ) -> PairsSummary:
     """Read track files or directories ``inputs``; write raw pairs, noise_model.json and
     pairs.json into ``out``. Bad input raises ThetaError before anything is written."""
@@ -253,7 +254,7 @@ def make_pairs(
     paths, _ = expand_inputs(list(inputs))
     found = _check_out(dest, paths, force)
     summary = PairsSummary(out=dest, sources=[], foreign=found.foreign)
-    tracks = read_tracks(paths, columns, summary)
+    tracks = read_tracks(paths, columns, summary, strict)
     if not tracks:
         raise ThetaError(
             f"no track with 2 or more usable fixes in {len(paths)} file(s) "

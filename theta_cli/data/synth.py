@@ -49,6 +49,10 @@ class SynthConfig(BaseModel):
         D.MOTION, description="curvy: smooth random curvature and speed wander within legs; "
         "legs: the older near-straight legs at constant speed"
     )
+    sampling: Literal["regular", "smart"] = Field(
+        "regular", description="regular: 1 Hz with jitter and lost fixes; smart: a fix every "
+        "1-8 s (Garmin smart recording; --missing-rate does not apply)"
+    )
 
     @field_validator("files")
     @classmethod
@@ -77,7 +81,8 @@ def agent_draws(
     the stream itself for what is drawn after them."""
     rng = np.random.default_rng([cfg.seed, index])
     track = make_track(
-        cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate, motion=cfg.motion
+        cfg.points, rng, cfg.radius, cfg.jitter, cfg.missing_rate, motion=cfg.motion,
+        sampling=cfg.sampling,
     )
     return track, noise.sample(track.times, rng), rng
 
@@ -161,7 +166,9 @@ def synthesize(
             summary.fixes += len(cols["agent"])
         atomic.write_json(build / NOISE_FILE, noise.model_dump())
         written = [p.name for p in summary.files]  # what a later --force may replace
-        atomic.write_json(build / SYNTH_FILE, cfg.model_dump() | {"written_files": written})
+        # "sampling" is recorded only when not the default: regular datasets stay byte-identical.
+        record = cfg.model_dump(exclude={"sampling"} if cfg.sampling == "regular" else None)
+        atomic.write_json(build / SYNTH_FILE, record | {"written_files": written})
         # theta's old raw files go too (with --force), so no stale part is left beside new
         # ones, and a pairs.json that would describe them; tables it did not write stay.
         names = sorted({p.name for p in found.own} | set(written))

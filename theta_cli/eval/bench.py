@@ -223,6 +223,13 @@ def load(req: BenchRequest, say: Callable[[str], None], timings: dict[str, float
     models = load_models(with_builtin(req.models, req.builtin), req.models_dir)
     runs = [m.run for m in models if m.run is not None]
     fig_dir = req.fig_dir if req.fig_dir is not None else (runs[0].fig_dir if runs else None)
+    if req.charts and fig_dir is None and not req.models:
+        raise ThetaError(
+            "bench needs a model to score: a run (theta bench RUN; `theta info` lists them; "
+            "after the demo: theta --models-dir theta-demo/models bench RUN), or the built-in "
+            "model on your own pairs with a place for the charts: theta bench --pairs PAIRS "
+            "--fig-dir DIR"
+        )
     if req.charts and fig_dir is None:
         raise ThetaError("--fig-dir: required when no model is a run (charts go to the first "
                          "run's fig/ otherwise)")  # fmt: skip

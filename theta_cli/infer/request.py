@@ -139,6 +139,9 @@ class DenoiseRequest:
     columns: ColumnNames | None = None
     options: DenoiseOptions = field(default_factory=DenoiseOptions)
     models_dir: Path | None = None  # where a model named by run is looked for (None: default)
+    # Several inputs: False reports a bad file and writes the others; True (--stop-on-error)
+    # refuses the whole batch on the first bad file, nothing written. One input always stops.
+    stop_on_error: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jobs", tuple(self.jobs))

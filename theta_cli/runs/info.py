@@ -30,7 +30,7 @@ from theta_cli.core.config import (
     load_run_config,
 )
 from theta_cli.core.errors import ThetaError
-from theta_cli.core.layout import RunLayout, list_runs, models_dir
+from theta_cli.core.layout import MODELS_DIR_ENV, RunLayout, list_runs, models_dir
 
 DATA_FIELDS = ("train_dir", "val_dir", "quick_val_path", "huber_delta_path")
 #: RunConfig fields that are run state, not settings: never "differ from the defaults".
@@ -148,6 +148,22 @@ def summarize_run(run: RunLayout) -> dict[str, Any]:
 def list_summaries(root: Path | None = None) -> dict[str, Any]:
     base = models_dir(root)
     return {"models_dir": str(base), "runs": [summarize_run(r) for r in list_runs(base)]}
+
+
+def empty_hint(summary: dict[str, Any]) -> str | None:
+    """What to say when no run was found: where runs were looked for, and how to point there
+    (None when there are runs)."""
+    if summary["runs"]:
+        return None
+    base = Path(summary["models_dir"])
+    where = "does not exist" if not base.is_dir() else "holds no runs"
+    return (
+        f"no runs found: {base} {where} (runs are looked for in --models-dir, else "
+        f"${MODELS_DIR_ENV}, else ./models).\n"
+        "Point theta at your runs: theta --models-dir DIR info, or export "
+        f"{MODELS_DIR_ENV}=DIR.\n"
+        "After `theta demo`: theta --models-dir theta-demo/models info"
+    )
 
 
 def config_diff(cfg: RunConfig) -> dict[str, dict[str, Any]]:

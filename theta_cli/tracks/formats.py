@@ -1,9 +1,9 @@
 """Reading any supported track file, and writing a denoised one in any output format.
 
-Input formats come from the file suffix: .gpx, .fit, .csv, .parquet (.pq); a directory given as
-input stands for its track files (:func:`expand_inputs`). Output formats are gpx, csv, parquet
-and geojson. Writing in the input's own format keeps everything but the changed coordinates (see
-the format modules); other combinations convert.
+Input formats come from the file suffix: .gpx, .fit, .csv, .parquet (.pq), .geojson; a directory
+given as input stands for its track files (:func:`expand_inputs`). Output formats are gpx, csv,
+parquet and geojson. Writing in the input's own format keeps everything but the changed
+coordinates (see the format modules); other combinations convert.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from theta_cli.tracks.points import Denoised, TrackFile
 from theta_cli.tracks.table import ColumnNames
 
 INPUT_FORMATS = {".gpx": "gpx", ".fit": "fit", ".csv": "csv", ".parquet": "parquet",
-                 ".pq": "parquet"}  # fmt: skip
+                 ".pq": "parquet", ".geojson": "geojson"}  # fmt: skip
 OUTPUT_FORMATS = ("gpx", "csv", "parquet", "geojson")
 OUTPUT_SUFFIX = {"gpx": ".gpx", "csv": ".csv", "parquet": ".parquet", "geojson": ".geojson"}
 OUTPUT_BY_SUFFIX = {**{v: k for k, v in OUTPUT_SUFFIX.items()}, ".pq": "parquet",
@@ -67,7 +67,9 @@ def default_output_format(in_format: str) -> str:
     return "csv" if in_format == "fit" else in_format
 
 
-def read_track_file(path: Path, columns: ColumnNames | None = None) -> TrackFile:
+def read_track_file(
+    path: Path, columns: ColumnNames | None = None, strict: bool = False
+) -> TrackFile:
     """Parse one input file; bad input raises ThetaError naming the file."""
     kind = input_format(path)
     if not path.is_file():
@@ -76,7 +78,9 @@ def read_track_file(path: Path, columns: ColumnNames | None = None) -> TrackFile
     if kind == "gpx":
         return gpx.read_gpx(path)
     if kind == "fit":
-        return fit.read_fit(path)
+        return fit.read_fit(path, strict)
+    if kind == "geojson":
+        return geojson.read_geojson(path)
     return table.read_table(path, kind, columns or ColumnNames())
 
 
@@ -113,6 +117,9 @@ def output_table(tf: TrackFile, out: Denoised, typed: bool):  # -> pyarrow.Table
         return table.replaced(tf.source, out, typed=typed)
     if isinstance(tf.source, fit.FitSource):
         return fit.table(tf.source, out)
+    if isinstance(tf.source, geojson.GeojsonSource):
+        cols = geojson.flat_columns(tf.source, tf.points, out)
+        return pa.Table.from_pandas(pd.DataFrame(cols), preserve_index=False)
     cols = gpx.flat_columns(tf.source, tf.points, out)
     return pa.Table.from_pandas(pd.DataFrame(cols), preserve_index=False)
 
@@ -130,7 +137,10 @@ def write_track_file(
             data = gpx.build_gpx(tf.points, out, track_names(tf), _numeric_columns(tf, wanted))
         atomic.write_bytes(path, data)
     elif fmt in ("csv", "parquet"):
-        table.write_table(path, output_table(tf, out, typed=fmt == "parquet"), fmt)
+        preamble = getattr(tf.source, "preamble", b"") if fmt == "csv" else b""
+        table.write_table(path, output_table(tf, out, typed=fmt == "parquet"), fmt, preamble)
+    elif fmt == "geojson" and isinstance(tf.source, geojson.GeojsonSource):
+        atomic.write_text(path, geojson.geojson_in_place(tf.source, out))
     elif fmt == "geojson":
         text = geojson.geojson_text(tf.points, out, track_names(tf), max_gap_s, tf.path.name)
         atomic.write_text(path, text)

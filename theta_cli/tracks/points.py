@@ -32,12 +32,12 @@ class Points:
 
 @dataclass
 class TrackFile:
-    """A parsed input: ``kind`` is its format (gpx, fit, csv, parquet)."""
+    """A parsed input: ``kind`` is its format (gpx, fit, csv, parquet, geojson)."""
 
     path: Path
     kind: str
     points: Points
-    source: Any  # the format module's own handle (GpxSource, FitSource, TableSource)
+    source: Any  # the format module's own handle (GpxSource, FitSource, TableSource, ...)
     notes: list[str] = field(default_factory=list)  # what the reader decided, for the log
     read_seconds: float = 0.0
 
@@ -60,5 +60,5 @@ def check_ranges(where: str, lat: np.ndarray, lon: np.ndarray, names: tuple[str,
         if bad.size:
             raise ThetaError(
                 f"{where}: {bad.size} {name} value(s) outside [-{bound:g}, {bound:g}] degrees "
-                f"(first at point {int(bad[0]) + 1}: {values[bad[0]]!r})"
+                f"(first at point {int(bad[0]) + 1}: {float(values[bad[0]])!r})"
             )

@@ -1,9 +1,9 @@
 """A look at an input's first bytes before any parser reads it whole.
 
-A file named ``.csv`` (or ``.gpx``, ``.parquet``, ``.fit``) that cannot be one, say gigabytes of
-NUL bytes, is refused from a bounded prefix in milliseconds, rather than after pyarrow, gpxpy or
-fitdecode have read (and held) all of it. Only what each format's first bytes must be is checked;
-everything else stays the parsers' job.
+A file named ``.csv`` (or ``.gpx``, ``.parquet``, ``.fit``, ``.geojson``) that cannot be one, say
+gigabytes of NUL bytes, is refused from a bounded prefix in milliseconds, rather than after pyarrow,
+gpxpy or fitdecode have read (and held) all of it. Only what each format's first bytes must be is
+checked; everything else stays the parsers' job.
 """
 
 from __future__ import annotations
@@ -49,6 +49,20 @@ def _gpx(path: Path, head: bytes) -> None:
         refuse("not XML: it does not start with '<'")
 
 
+def _geojson(path: Path, head: bytes) -> None:
+    def refuse(why: str) -> None:
+        raise ThetaError(f"{path}: not a readable GeoJSON file ({why})")
+
+    body = head.removeprefix(codecs.BOM_UTF8)
+    if head.startswith(_UTF16_BOMS) or b"\0" in body:
+        refuse("not UTF-8 JSON text")
+    body = body.lstrip(_XML_SPACE)
+    if not body and len(head) < PREFIX_BYTES:
+        refuse("empty file")
+    if body and not body.startswith(b"{"):
+        refuse("not a JSON object: it does not start with '{'")
+
+
 def _fit(path: Path, head: bytes) -> None:
     if len(head) < 12 or head[8:12] != FIT_SIGNATURE:
         raise ThetaError(f"{path}: not a readable FIT file (no {FIT_SIGNATURE.decode()} "
@@ -64,7 +78,7 @@ def _parquet(path: Path, head: bytes, tail: bytes) -> None:
 
 def check(path: Path, kind: str) -> None:
     """Refuse ``path`` (ThetaError naming it) if its first bytes cannot be a ``kind`` file
-    (csv, parquet, gpx, fit); reads at most PREFIX_BYTES and, for parquet, the last 4."""
+    (csv, parquet, gpx, fit, geojson); reads at most PREFIX_BYTES and, for parquet, the last 4."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(PREFIX_BYTES)
@@ -80,5 +94,7 @@ def check(path: Path, kind: str) -> None:
         _gpx(path, head)
     elif kind == "fit":
         _fit(path, head)
+    elif kind == "geojson":
+        _geojson(path, head)
     elif kind == "parquet":
         _parquet(path, head, tail)

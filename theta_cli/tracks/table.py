@@ -8,11 +8,19 @@ its types and schema; the coordinate columns become float64.
 A raw-pairs table (``latitude_n``/``longitude_n`` beside clean ``latitude``/``longitude``) is
 denoised from its noisy ``_n`` columns, which are the ones replaced; the clean columns stay, so
 the output can be scored.
+
+Exported dialects are read as the tools they come from write them: "#" comment lines (and blank
+lines) before the header are skipped and written back; a header ending in a comma the rows do
+not have is read without it; hemisphere letters (``49.07N``, ``8.41W``; S and W negative) and
+FIT semicircles (``position_lat``/``position_long``) become degrees, and changed rows are written
+back in the column's own units; a date column beside a time-of-day column is read with it.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +32,14 @@ from theta_cli.core import atomic
 from theta_cli.core.errors import ThetaError
 from theta_cli.tracks.points import Denoised, Points, TrackFile, check_ranges
 
-LAT_NAMES = ("latitude", "lat")
-LON_NAMES = ("longitude", "lon", "lng", "long")
+LAT_NAMES = ("latitude", "lat", "latitude n/s", "lat n/s", "position_lat")
+LON_NAMES = ("longitude", "lon", "lng", "long", "longitude e/w", "lon e/w", "position_long")
 TIME_NAMES = ("timestamp", "time", "datetime", "date_time")
+DATE_NAMES = ("date", "utc date", "utc_date", "gps date")  # a date column beside a time of day
+SEMICIRCLE_NAMES = ("position_lat", "position_long")  # FIT units: deg = sc * 180 / 2**31
+SEMICIRCLE_DEG = 180.0 / 2**31
+_HEMISPHERE = {"lat": "NS", "lon": "EW"}
+_TIME_OF_DAY = re.compile(r"^\s*(\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?|\d{6}([.]\d+)?)\s*Z?\s*$", re.I)
 TRACK_NAMES = ("track_id", "track", "agent", "agent_id", "trip_id", "vehicle_id", "id")
 RAW_NOISY = ("latitude_n", "longitude_n")
 
@@ -53,6 +66,10 @@ class TableSource:
     time_col: str
     track_col: str | None
     track_names: list[str]  # per group: the track id as text (or the file name: one track)
+    date_col: str | None = None  # a date column the time of day in time_col is joined to
+    units: tuple[str, str] = ("degrees", "degrees")  # lat/lon as written: or hemisphere/semicircles
+    preamble: bytes = b""  # "#" comment lines before the header, written back before it
+    column_names: list[str] | None = None  # names given to Arrow (a header's trailing comma)
 
 
 def _first_line(err: BaseException) -> str:
@@ -68,29 +85,65 @@ def _refuse_duplicates(path: Path, names: list[str]) -> None:
         raise ThetaError(f"{path}: duplicate column name(s) {listed}; rename them")
 
 
-def _read_csv(path: Path):  # -> pyarrow.Table of strings
+def _scan_csv(path: Path) -> tuple[int, list[str] | None, list[str] | None]:
+    """(bytes of "#" comment and blank lines before the header, the header, the first data
+    row); None where there is none."""
+    offset = 0
+    with open(path, "rb") as fh:
+        while True:
+            line = fh.readline()
+            body = line.removeprefix(b"\xef\xbb\xbf") if offset == 0 else line
+            if not line or not (body.strip() == b"" or body.lstrip().startswith(b"#")):
+                break
+            offset += len(line)
+        fh.seek(offset)
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+        rows = csv.reader(text)
+        header = next(rows, None)
+        first = next((r for r in rows if r), None)
+    return offset, header, first
+
+
+def _csv_read_options(names: list[str] | None):
+    import pyarrow.csv as pcsv
+
+    if names is None:
+        return pcsv.ReadOptions()
+    return pcsv.ReadOptions(column_names=names, skip_rows=1)
+
+
+def _read_csv(path: Path):  # -> (pyarrow.Table of strings, preamble, column names or None)
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), None)
+        offset, header, first = _scan_csv(path)
     except (UnicodeDecodeError, csv.Error) as e:
         raise ThetaError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
     if not header:
         raise ThetaError(f"{path}: empty file (no header, no rows)")
+    names = None
+    if len(header) > 1 and not header[-1].strip() and first is not None \
+            and len(first) == len(header) - 1:  # "a,b,c," over "1,2,3": the comma ends the header
+        header = names = header[:-1]
     _refuse_duplicates(path, header)
+    if first is None:
+        raise ThetaError(f"{path}: no rows")
     try:
-        return pcsv.read_csv(
-            path,
-            convert_options=pcsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        with open(path, "rb") as fh:
+            preamble = fh.read(offset)
+            table = pcsv.read_csv(
+                fh,
+                read_options=_csv_read_options(names),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
     except (pa.ArrowException, OSError, UnicodeDecodeError) as e:
         raise ThetaError(f"{path}: not a readable CSV file ({_first_line(e)})") from None
+    return table, preamble.removeprefix(b"\xef\xbb\xbf"), names
 
 
 def _read_parquet(path: Path):  # -> pyarrow.Table
@@ -160,20 +213,43 @@ def _parse_floats(column: Any) -> np.ndarray | None:
     return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _numbers(path: Path, column: Any, name: str) -> np.ndarray:
-    """A column as float64 (text that is not a number becomes NaN: that row passes through)."""
+def _hemisphere(column: Any, letters: str) -> np.ndarray | None:
+    """``49.07N`` / ``N 49.07`` / ``8.41W`` as signed degrees (S and W negative); None unless
+    every non-blank cell is a number with one of ``letters``."""
+    import pandas as pd
+
+    text = pd.Series(column.to_pandas(), dtype=object).astype(str).str.strip()
+    pattern = rf"^(?:([{letters}])\s*)?([+-]?\d+(?:\.\d*)?)\s*([{letters}])?$"
+    parts = text.str.extract(pattern, flags=re.IGNORECASE)
+    blank = (text == "").to_numpy()
+    letter = parts[0].fillna(parts[2]).str.upper()
+    if not (letter.notna().to_numpy() | blank).all() or letter.isna().all():
+        return None
+    if (parts[0].notna() & parts[2].notna()).any():
+        return None
+    values = pd.to_numeric(parts[1], errors="coerce").to_numpy(np.float64)
+    return np.where((letter == letters[1]).to_numpy(), -values, values)
+
+
+def _numbers(path: Path, column: Any, name: str, axis: str | None = None):
+    """A column as float64 (text that is not a number becomes NaN: that row passes through),
+    and its units: degrees, or hemisphere (letters N/S, E/W) for an ``axis`` (lat, lon)."""
     import pandas as pd
     import pyarrow as pa
 
     if pa.types.is_floating(column.type) or pa.types.is_integer(column.type):
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64), "degrees"
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         values = _parse_floats(column)
+        if values is None and axis is not None:
+            values = _hemisphere(column, _HEMISPHERE[axis])
+            if values is not None:
+                return values, "hemisphere"
         if values is None:  # some cells are not numbers: those rows pass through
             values = pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(np.float64)
         if len(values) and not np.isfinite(values).any():
             raise ThetaError(f"{path}: column {name!r} holds no numbers")
-        return values
+        return values, "degrees"
     raise ThetaError(f"{path}: column {name!r} is not numeric ({column.type})")
 
 
@@ -211,19 +287,73 @@ def seconds(path: Path, column: Any, name: str) -> np.ndarray:
     raise ThetaError(f"{path}: column {name!r} is neither numbers (seconds) nor date-times")
 
 
+def _date_column(names: list[str], time_c: str, column: Any) -> str | None:
+    """A date column to join ``time_c`` to, when that holds times of day only."""
+    import pyarrow as pa
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    keys = {n.strip().lower(): n for n in reversed(names)}
+    date_c = next((keys[d] for d in DATE_NAMES if d in keys and keys[d] != time_c), None)
+    if date_c is None:
+        return None
+    sample = [v for v in column.slice(0, 50).to_pylist() if v and v.strip()]
+    return date_c if sample and all(_TIME_OF_DAY.match(v) for v in sample) else None
+
+
+def date_time_seconds(path: Path, date: Any, time: Any, names: tuple[str, str]) -> np.ndarray:
+    """Unix seconds from a date column and a time-of-day column (text), read together: a track
+    that crosses midnight stays one track."""
+    import pandas as pd
+
+    d = pd.Series(date.to_pandas(), dtype=object).astype(str).str.strip()
+    t = pd.Series(time.to_pandas(), dtype=object).astype(str).str.strip().str.rstrip("Zz")
+    blank = ((d == "") | (t == "")).to_numpy()
+    compact = d.str.fullmatch(r"\d{6}|\d{8}") & t.str.fullmatch(r"\d{6}(\.\d+)?")
+    if bool(compact[~blank].all()) and (~blank).any():  # YYMMDD / YYYYMMDD and HHMMSS
+        date_fmt = "%y%m%d" if (d[~blank].str.len() == 6).all() else "%Y%m%d"
+        text = (d + t).mask(blank)
+        for fmt in (f"{date_fmt}%H%M%S", f"{date_fmt}%H%M%S.%f"):
+            try:
+                return _datetime_seconds(pd.to_datetime(text, utc=True, format=fmt))
+            except (ValueError, TypeError, OverflowError):
+                continue
+    text = (d + " " + t).mask(blank)
+    for fmt in ("ISO8601", "mixed"):
+        try:
+            return _datetime_seconds(pd.to_datetime(text, utc=True, format=fmt))
+        except (ValueError, TypeError, OverflowError):
+            continue
+    raise ThetaError(f"{path}: columns {names[0]!r} and {names[1]!r} are not a date and a time")
+
+
 def read_table(path: Path, kind: str, cols: ColumnNames) -> TrackFile:
     """Read a CSV or parquet track table."""
     import pandas as pd
 
-    table = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    preamble, given_names = b"", None
+    if kind == "csv":
+        table, preamble, given_names = _read_csv(path)
+    else:
+        table = _read_parquet(path)
     names = [str(n) for n in table.column_names]
     lat_c, lon_c, time_c, track_c = detect_columns(path, names, cols)
     if table.num_rows == 0:
         raise ThetaError(f"{path}: no rows")
-    lat = _numbers(path, table.column(lat_c), lat_c)
-    lon = _numbers(path, table.column(lon_c), lon_c)
+    lat, lat_units = _numbers(path, table.column(lat_c), lat_c, "lat")
+    lon, lon_units = _numbers(path, table.column(lon_c), lon_c, "lon")
+    units = (lat_units, lon_units)
+    if (lat_c.strip().lower(), lon_c.strip().lower()) == SEMICIRCLE_NAMES:
+        finite = np.concatenate([lat[np.isfinite(lat)], lon[np.isfinite(lon)]])
+        if finite.size and np.abs(finite).max() > 180.0:  # FIT semicircles, not degrees
+            lat, lon = lat * SEMICIRCLE_DEG, lon * SEMICIRCLE_DEG
+            units = ("semicircles", "semicircles")
     check_ranges(str(path), lat, lon, (f"column {lat_c!r}", f"column {lon_c!r}"))
-    time = seconds(path, table.column(time_c), time_c)
+    date_c = _date_column(names, time_c, table.column(time_c))
+    if date_c is None:
+        time = seconds(path, table.column(time_c), time_c)
+    else:
+        time = date_time_seconds(path, table.column(date_c), table.column(time_c), (date_c, time_c))
     if track_c is None:
         group = np.zeros(table.num_rows, dtype=np.int64)
         names_of_tracks = [path.stem]
@@ -232,10 +362,18 @@ def read_table(path: Path, kind: str, cols: ColumnNames) -> TrackFile:
         group = np.asarray(codes, dtype=np.int64)
         names_of_tracks = [str(u) for u in uniques]
     track_text = f"track {track_c!r}" if track_c else "no track column (one track)"
-    notes = [f"columns: latitude {lat_c!r}, longitude {lon_c!r}, time {time_c!r}, {track_text}"]
+    time_text = f"time {time_c!r}" if date_c is None else f"time {date_c!r} + {time_c!r}"
+    notes = [f"columns: latitude {lat_c!r}, longitude {lon_c!r}, {time_text}, {track_text}"]
+    if units != ("degrees", "degrees"):
+        notes.append(f"coordinates written as {units[0]}: read as degrees, written back as read")
+    if preamble:
+        notes.append("comment lines before the header: skipped, and written back")
+    if given_names is not None:
+        notes.append("the header ends in a comma the rows do not have: read without it")
     if lat_c.strip().lower() == RAW_NOISY[0]:
         notes.append("raw pairs: denoising the noisy _n columns; the clean columns are kept")
-    source = TableSource(path, kind, table, lat_c, lon_c, time_c, track_c, names_of_tracks)
+    source = TableSource(path, kind, table, lat_c, lon_c, time_c, track_c, names_of_tracks,
+                         date_c, units, preamble, given_names)  # fmt: skip
     points = Points(lat, lon, time, group, len(names_of_tracks))
     return TrackFile(path, kind, points, source, notes)
 
@@ -243,12 +381,25 @@ def read_table(path: Path, kind: str, cols: ColumnNames) -> TrackFile:
 # ---- writing --------------------------------------------------------------------------------
 
 
-def _coordinate_text(original: Any, new: np.ndarray, changed: np.ndarray):
+def _as_written(new: np.ndarray, units: str) -> np.ndarray:
+    """Degrees back in the column's own units (semicircles: whole numbers)."""
+    if units == "semicircles":
+        return np.round(new / SEMICIRCLE_DEG)
+    return new
+
+
+def _coordinate_text(
+    original: Any, new: np.ndarray, changed: np.ndarray, units: str = "degrees", letters: str = ""
+):
     """New values as text where changed, the original text elsewhere (pyarrow string array)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pc.cast(pa.array(new, type=pa.float64()), pa.string())
+    if units == "hemisphere":
+        text = pa.array([f"{abs(v)!r}{letters[1] if v < 0 else letters[0]}" if np.isfinite(v)
+                         else "" for v in new.tolist()], type=pa.string())  # fmt: skip
+        return pc.if_else(pa.array(changed), text, original)
+    text = pc.cast(pa.array(_as_written(new, units), type=pa.float64()), pa.string())
     return pc.if_else(pa.array(changed), text, original)
 
 
@@ -265,26 +416,34 @@ def replaced(source: TableSource, out: Denoised, typed: bool):  # -> pyarrow.Tab
     text = source.kind == "csv" and not typed
     if source.kind == "csv" and typed:
         try:
-            table = pcsv.read_csv(source.path)
+            with open(source.path, "rb") as fh:
+                fh.seek(len(source.preamble) + (3 if fh.read(3) == b"\xef\xbb\xbf" else 0)
+                        if source.preamble else 0)  # fmt: skip
+                table = pcsv.read_csv(fh, read_options=_csv_read_options(source.column_names))
         except (pa.ArrowException, OSError) as e:
             raise ThetaError(f"{source.path}: not a readable CSV file ({_first_line(e)})") from None
-    for name, new in ((source.lat_col, out.lat), (source.lon_col, out.lon)):
+    coords = ((source.lat_col, out.lat, source.units[0], "NS"),
+              (source.lon_col, out.lon, source.units[1], "EW"))  # fmt: skip
+    for name, new, units, letters in coords:
         i = table.column_names.index(name)
         if text:
-            column = _coordinate_text(table.column(i).combine_chunks(), new, out.changed)
-        else:
-            column = pa.array(new, type=pa.float64())
+            column = _coordinate_text(table.column(i).combine_chunks(), new, out.changed, units,
+                                      letters)  # fmt: skip
+        else:  # typed: hemisphere letters become signed degrees; semicircles stay semicircles
+            column = pa.array(_as_written(new, units), type=pa.float64())
         table = table.set_column(i, pa.field(name, column.type), column)
     return table
 
 
-def write_csv(path: Path, table: Any) -> None:
-    """Write a table as CSV atomically: minimal quoting, header first, "\\n" line ends."""
+def write_csv(path: Path, table: Any, preamble: bytes = b"") -> None:
+    """Write a table as CSV atomically: minimal quoting, header first (after ``preamble``, the
+    input's comment lines), "\\n" line ends."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     def writer(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
+            fh.write(preamble)
             fh.write(atomic.csv_line(table.column_names).encode("utf-8"))
             try:
                 # Fast path: nothing to quote. Arrow refuses (rather than mis-writes) otherwise.
@@ -297,7 +456,9 @@ def write_csv(path: Path, table: Any) -> None:
                 fh.seek(0)
                 fh.truncate()
         frame = table.to_pandas()
-        frame.to_csv(tmp, index=False, lineterminator="\n")
+        with open(tmp, "wb") as fh:
+            fh.write(preamble)
+            frame.to_csv(fh, index=False, lineterminator="\n", encoding="utf-8")
 
     atomic.write_with(path, writer)
 
@@ -308,9 +469,9 @@ def write_parquet(path: Path, table: Any) -> None:
     atomic.write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
-def write_table(path: Path, table: Any, fmt: str) -> None:
+def write_table(path: Path, table: Any, fmt: str, preamble: bytes = b"") -> None:
     if fmt == "csv":
-        write_csv(path, table)
+        write_csv(path, table, preamble)
     elif fmt == "parquet":
         write_parquet(path, table)
     else:  # pragma: no cover - callers dispatch on the format
