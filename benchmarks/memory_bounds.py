@@ -14,6 +14,8 @@ Cases:
   nul-csv      ``denoise`` a file of NUL bytes named .csv (default 256 MiB)
   long-name    ``data pairs`` on a 50-point GPX whose track name is 10 MB
   tiny-grid    ``denoise`` 20 fixes 3e7 s apart with --max-gap 1e12 (grid bound)
+  fragments    ``denoise`` 5,235 fixes in 2-point pieces 60 s apart (issue 20): pieces under
+               8 fixes pass through (short_segment) instead of costing a 256-point chunk each
 
 It measures; it asserts nothing. Wall seconds are printed for orientation only: compare them
 only between builds measured in the same invocation on the same machine.
@@ -40,8 +42,11 @@ GPX_HEAD = (
 GPX_TAIL = "</trkseg></trk>\n</gpx>\n"
 
 
-def write_gpx(path: Path, n: int, name: str = "big", step_s: float = 1.0) -> None:
-    """A 1 Hz ride around a slow circle (about 8 m/s), written in blocks (bounded memory)."""
+def write_gpx(
+    path: Path, n: int, name: str = "big", step_s: float = 1.0, piece: int = 0
+) -> None:
+    """A 1 Hz ride around a slow circle (about 8 m/s), written in blocks (bounded memory).
+    ``piece`` > 0: a 60 s gap after every ``piece`` fixes (a track cut into fragments)."""
     import math
     from datetime import datetime, timedelta, timezone
 
@@ -52,7 +57,8 @@ def write_gpx(path: Path, n: int, name: str = "big", step_s: float = 1.0) -> Non
         block: list[str] = []
         for i in range(n):
             a = i * 4e-4
-            t = (t0 + timedelta(seconds=i * step_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            s = i * step_s + (60.0 * (i // piece) if piece else 0.0)
+            t = (t0 + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")
             block.append(
                 f'<trkpt lat="{lat0 + r * math.sin(a):.7f}" '
                 f'lon="{lon0 + r * math.cos(a):.7f}"><time>{t}</time></trkpt>\n'
@@ -106,12 +112,18 @@ def case_grid(theta: str, d: Path, n: int) -> list[str]:
     return ["denoise", "sparse.gpx", "--out", "sparse_clean.gpx", "--max-gap", "1e12"]
 
 
+def case_fragments(theta: str, d: Path, n: int) -> list[str]:
+    write_gpx(d / "frag.gpx", 5235, piece=2)
+    return ["denoise", "frag.gpx", "--out", "frag_clean.gpx"]
+
+
 CASES: dict[str, Callable[[str, Path, int], list[str]]] = {
     "gpx-1m": case_gpx,
     "pairs-1m": case_pairs,
     "nul-csv": case_nul,
     "long-name": case_long_name,
     "tiny-grid": case_grid,
+    "fragments": case_fragments,
 }
 
 

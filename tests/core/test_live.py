@@ -72,3 +72,31 @@ def test_text_shows_eta_while_running_and_time_taken_when_done() -> None:
     assert re.search(r"step 6/10  loss 0\.5000  lr 2\.000e-04  .*samples/s  ETA \d+:", line.text())
     line.update(10, None, 1e-4)  # no new loss read: the last one stays
     assert re.search(r"step 10/10  loss 0\.5000 .* took \d+:\d\d:\d\d$", line.text())
+
+
+def test_training_time_left_is_logged_once_per_epoch(
+    monkeypatch: pytest.MonkeyPatch, log_records: list[str]
+) -> None:
+    from theta_cli.core import live
+
+    now = [0.0]
+    monkeypatch.setattr(live, "_clock", lambda: now[0])
+    monkeypatch.setattr(logs, "console", Console(file=io.StringIO(), width=200))
+    with EpochLine(epoch=0, epochs=3, total_steps=10, batch_size=8, start_step=0) as line:
+        now[0] = 10.0
+        line.update(1, 1.0, 1e-3)  # under TRAINING_ETA_AFTER_S: too early to say
+        assert not any(m.startswith("training:") for m in log_records)
+        now[0] = 60.0
+        line.update(2, 1.0, 1e-3)  # 30 s a step; 8 + 2 x 10 steps left: 14 min
+        now[0] = 90.0
+        line.update(3, 1.0, 1e-3)
+    said = [m for m in log_records if m.startswith("training:")]
+    assert said == ["training: about 14 min left at the measured speed"]
+
+
+def test_training_time_left_wording() -> None:
+    from theta_cli.core.live import _minutes
+
+    assert _minutes(20) == "under a minute"
+    assert _minutes(14 * 60) == "about 14 min"
+    assert _minutes(100 * 60) == "about 1 h 40 min"

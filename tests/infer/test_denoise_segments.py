@@ -22,7 +22,7 @@ def segments_of(plan) -> list[list[int]]:
 def test_sorted_by_time_split_at_gaps_and_per_track() -> None:
     # times: 3 2 1 | 30 31 (gap 27 s > 10 s) ; second track 0 1
     p = make([1] * 7, [3, 2, 1, 30, 31, 0, 1], [0, 0, 0, 0, 0, 1, 1])
-    plan = plan_segments(p, 10.0)
+    plan = plan_segments(p, 10.0, min_fixes=2)
     assert segments_of(plan) == [[2, 1, 0], [3, 4], [5, 6]]
     assert plan.n_passed == 0
 
@@ -33,7 +33,7 @@ def test_each_pass_through_rule_is_counted() -> None:
         [nan, 1, 1, 1, 1, 1, 1, 1],
         [0, nan, 1, 2, 2, 3, 100, 4],  # no time; duplicate 2; lone fix at 100 s
     )
-    plan = plan_segments(p, 10.0)
+    plan = plan_segments(p, 10.0, min_fixes=2)
     assert plan.passed == {"non_finite": 1, "no_time": 1, "duplicate_time": 1,
                            "short_segment": 1}  # fmt: skip
     # The first of the duplicates (file order) is denoised, the second passes through.

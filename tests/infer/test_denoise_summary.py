@@ -20,16 +20,17 @@ def const(theta_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_median_is_over_all_points_and_moved_is_counted(const: Path) -> None:
     lat, lon, t = track(40, seed=4)
-    # 38 fixes 60 s apart (each alone: passed through) and one 2-point segment that moves.
-    t = np.concatenate([t[:2], t[1] + 60.0 * np.arange(1, 39)])
+    # One 8-point segment that moves (the shortest denoised) and 32 fixes 60 s apart (each
+    # alone: passed through).
+    t = np.concatenate([t[:8], t[7] + 60.0 * np.arange(1, 33)])
     Path("few.gpx").write_text(gpx_text([(lat, lon, t)]))
     result = invoke("denoise", "few.gpx", "--model", "m", "--out", "o.gpx", "--json")
     assert result.exit_code == 0, result.output + result.stderr
     f = json.loads(result.stdout)["files"][0]
-    assert f["points"] == 40 and f["moved"] == 2 and f["passed_through"] == 38
+    assert f["points"] == 40 and f["moved"] == 8 and f["passed_through"] == 32
     assert f["moved_median_m"] == pytest.approx(0.0, abs=1e-6)
     text = invoke("denoise", "few.gpx", "--model", "m", "--out", "o2.gpx")
-    assert "40 points, 2 moved, median move 0.00 m" in " ".join(text.stdout.split())
+    assert "40 points, 8 moved, median move 0.00 m" in " ".join(text.stdout.split())
 
 
 def test_sparse_track_says_nothing_denoised(const: Path) -> None:

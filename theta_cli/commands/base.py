@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from theta_cli.core.errors import EXIT_BAD_INPUT, guard
 
@@ -69,6 +69,32 @@ class ThetaGroup(TyperGroup):
             raise _one_line(err) from None
 
 
+class PlainArgument(TyperArgument):
+    """A positional argument shown by its metavar alone, click's way: ``INPUT...`` in the usage
+    line and the help, not ``{INPUT}...`` and ``INPUT <list[Path]>`` (a Python type label)."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        name = self._rich_display_name()
+        return name if self.required else f"[{name}]"
+
+
+class ThetaCommand(TyperCommand):
+    """A command whose positional arguments are shown plainly (``PlainArgument``). Typer builds
+    its arguments itself (no class to pass it), so they take the subclass here."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = PlainArgument
+
+
 class ThetaTyper(typer.Typer):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cls", ThetaGroup)
@@ -83,6 +109,7 @@ class ThetaTyper(typer.Typer):
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             opts = dict(kwargs)
+            opts.setdefault("cls", ThetaCommand)
             # Click cuts the default summary at ~45 characters ("Start a new training run
             # in..."); the docstring's whole first line is the summary `theta --help` shows.
             if "short_help" not in opts and func.__doc__:

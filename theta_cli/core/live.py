@@ -7,6 +7,11 @@ screen and its final text is written to runtime.log (file only: it is already on
 stdout is not a terminal (a pipe, a file, a test runner) there is no live line: the line is
 printed as an ordinary log line at most every ``PIPED_EVERY_S`` seconds (so a long epoch still
 shows progress, with its ETA) and its final text once at the end.
+
+Once per epoch, after ``TRAINING_ETA_AFTER_S`` seconds of measured steps, a log line gives the
+time left for the whole training at the speed measured so far ("training: about 14 min left at
+the measured speed"): on a loaded machine that speed, not an idle machine's, is what counts
+(``theta demo`` took an hour on one while its "~5 minutes" assumed an idle one).
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from theta_cli.core import logs
 
 #: Without a terminal, the epoch line is printed (as a log line) at most this often, seconds.
 PIPED_EVERY_S = 60.0
+#: The whole training's time left is logged once per epoch, after this many seconds of steps.
+TRAINING_ETA_AFTER_S = 30.0
+
+
+def _clock() -> float:
+    return time.perf_counter()
 
 
 def _isatty(stream: object) -> bool:
@@ -36,6 +47,16 @@ def _eta(seconds: float) -> str:
     if seconds != seconds or seconds == float("inf"):  # nan / inf before the first interval
         return "--:--"
     return str(timedelta(seconds=int(round(seconds))))
+
+
+def _minutes(seconds: float) -> str:
+    """``about 14 min``, ``about 1 h 20 min``, ``under a minute``."""
+    minutes = int(round(seconds / 60.0))
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 90:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60:02d} min"
 
 
 class EpochLine:
@@ -58,13 +79,14 @@ class EpochLine:
         self.step = start_step
         self.loss: float | None = None
         self.lr: float | None = None
-        self._t0 = time.perf_counter()
+        self._t0 = _clock()
         self._live: Live | None = None
         self._printed = self._t0  # without a terminal: when the line was last printed
+        self._eta_said = False  # the whole training's time left, logged once per epoch
         self.shown = shown  # False on torchrun ranks other than 0: rank 0 prints the line
 
     def text(self) -> str:
-        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        elapsed = max(_clock() - self._t0, 1e-9)
         done = self.step - self.start_step
         rate = done / elapsed
         sps = rate * self.batch_size
@@ -78,6 +100,27 @@ class EpochLine:
             f"epoch {self.epoch + 1}/{self.epochs}  step {self.step}/{self.total}  "
             f"loss {loss}  lr {lr}  {sps:,.0f} samples/s  {timing}"
         )
+
+    def training_left_s(self) -> float | None:
+        """Seconds left for the whole training (this epoch's steps left and every later
+        epoch's, taken as long as this one) at this epoch's measured speed; None before any."""
+        elapsed = _clock() - self._t0
+        done = self.step - self.start_step
+        if done <= 0 or elapsed <= 0:
+            return None
+        left = (self.total - self.step) + max(0, self.epochs - self.epoch - 1) * self.total
+        return left * elapsed / done
+
+    def _say_training_eta(self) -> None:
+        if self._eta_said or not self.shown or self.step >= self.total:
+            return
+        if _clock() - self._t0 < TRAINING_ETA_AFTER_S:
+            return
+        left = self.training_left_s()
+        if left is None:
+            return
+        self._eta_said = True
+        logs.get_logger().info(f"training: {_minutes(left)} left at the measured speed")
 
     def __enter__(self) -> EpochLine:
         con = logs.console
@@ -102,10 +145,11 @@ class EpochLine:
         if loss is not None:
             self.loss = loss
         self.lr = lr
+        self._say_training_eta()
         if self._live is not None:
             self._live.update(Text(self.text()), refresh=True)
         elif self.shown and step < self.total:
-            now = time.perf_counter()
+            now = _clock()
             if now - self._printed >= PIPED_EVERY_S:
                 self._printed = now
                 logs.get_logger().info(self.text())

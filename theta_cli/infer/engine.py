@@ -26,6 +26,7 @@ from theta_cli.infer.outputs import Job
 from theta_cli.infer.pipeline import PointsResult, denoise_points
 from theta_cli.infer.request import DenoiseRequest, DenoiseSettings
 from theta_cli.infer.runner import FlowRunner, Progress
+from theta_cli.infer.segments import MIN_SEGMENT_FIXES
 from theta_cli.tracks.formats import read_track_file, write_track_file
 from theta_cli.tracks.points import TrackFile
 from theta_cli.tracks.table import ColumnNames
@@ -48,6 +49,7 @@ class FileSummary:
     moved_p95_m: float | None
     seconds: float
     moved: int = 0  # points denoised (the rest passed through unchanged)
+    short_segments: int = 0  # segments under MIN_SEGMENT_FIXES fixes, passed through whole
     error: str | None = None  # why this file was not denoised or written (None: written)
     note: str | None = None  # e.g. nothing denoised because the fixes are too far apart
 
@@ -227,12 +229,16 @@ def _failed(job: Job, error: str) -> FileSummary:
 
 def _sparse_note(tf: TrackFile, res: PointsResult, gap_s: float) -> str | None:
     """Say plainly when nothing was denoised because the fixes are further apart than the max
-    gap (an IGC-like log every 15 s): the file comes back unchanged."""
+    gap (an IGC-like log every 15 s), or every segment is too short: the file comes back
+    unchanged."""
     if res.out.changed.any() or not res.plan.passed.get("short_segment"):
         return None
     t = np.asarray(tf.points.time, dtype=np.float64)
     dt = np.diff(t[np.isfinite(t)])
     dt = dt[dt > 0]
+    if dt.size and float(np.median(dt)) <= gap_s:
+        return (f"nothing denoised: every segment is shorter than {MIN_SEGMENT_FIXES} fixes "
+                "(see --max-gap)")
     apart = f"fixes {float(np.median(dt)):g} s apart, " if dt.size else ""
     return f"nothing denoised: {apart}over --max-gap {gap_s:g} s (see --max-gap)"
 
@@ -254,16 +260,21 @@ def _summary(job: Job, n_tracks: int, res: PointsResult, seconds: float) -> File
         moved_p95_m=_quantile(every, 0.95),
         seconds=seconds,
         moved=int(res.out.changed.sum()),
+        short_segments=res.plan.short_segments,
     )
 
 
 def _warn_passed(job: Job, res: PointsResult) -> None:
     short = res.plan.passed["short_segment"]
-    if short and short >= 0.1 * len(res.out.lat):
-        logs.get_logger().warning(
-            f"{job.input.name}: {short} point(s) in segments of one point passed through "
-            "(fixes further apart than the max gap); --max-gap joins them"
-        )
+    if not short:
+        return
+    text = (f"{job.input.name}: {short} point(s) in {res.plan.short_segments} segment(s) "
+            f"shorter than {MIN_SEGMENT_FIXES} fixes passed through unchanged")
+    if short >= 0.1 * len(res.out.lat):
+        logs.get_logger().warning(f"{text} (cut by time gaps over the max gap; --max-gap "
+                                  "joins them)")
+    else:
+        logs.get_logger().info(text)
 
 
 def denoise_with_model(

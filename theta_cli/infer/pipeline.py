@@ -1,8 +1,8 @@
 """The denoise pipeline on points, for several files at once (``engine`` reads and writes them):
 
     segments   per track: time order, gaps, pass-through rules       (segments.py)
-    rate       segments with every step at the model's fix interval are used as they are;
-               others are interpolated onto a grid at that interval   (resample.py)
+    rate       segments at the model's fix interval are used as they are; others are
+               interpolated onto a grid at that interval              (resample.py)
     chunks     every series cut into K-point chunks, ENU about each chunk's first point
                                                                       (chunks.py, tracks/enu.py)
     flow       Euler steps of the model, batched across files         (runner.py)
@@ -82,19 +82,16 @@ def _split_by_rate(p: Points, plan: SegmentPlan, settings: DenoiseSettings, name
     if plan.n_segments == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _Series(empty, empty, empty, None)
-    t_sorted = p.time[plan.order]
-    direct_seg = resample.on_grid(t_sorted, plan.bounds, interval)
+    direct_seg = resample.on_grid(p.time[plan.order], plan.bounds, interval)
     direct_pt = np.repeat(direct_seg, lengths)
     direct = plan.order[direct_pt]
     rs = plan.order[~direct_pt]
     grid = None
     if rs.size:
-        step = resample.grid_intervals(t_sorted, plan.bounds, interval)[~direct_seg]
         bounds = np.concatenate([[0], np.cumsum(lengths[~direct_seg])]).astype(np.int64)
-        t_rs = resample.snap_times(p.time[rs], bounds, step)
-        _check_grid(resample.grid_lengths(t_rs, bounds, step).sum(), rs.size,
+        _check_grid(resample.grid_lengths(p.time[rs], bounds, interval).sum(), rs.size,
                     settings, name)  # fmt: skip
-        grid = resample.make_grid(p.lat[rs], p.lon[rs], t_rs, bounds, step)
+        grid = resample.make_grid(p.lat[rs], p.lon[rs], p.time[rs], bounds, interval)
     return _Series(direct, lengths[direct_seg], rs, grid)
 
 

@@ -1,19 +1,9 @@
 """Bringing segments to the model's fix interval, and mapping results back to the real fixes.
 
-The model learned motion at ``fix_interval_s`` seconds per point, and reads every step of a
-chunk as one such interval. Only a segment whose *every* step is at that interval (within
-``GRID_TOLERANCE``) is denoised as it is. Any other (a 5 s fleet track, a 10 Hz logger, a
-Garmin "smart recording" track with steps of 1-8 s, a 1 Hz track with a lost fix) is
-interpolated onto a regular grid, denoised there, and the denoised *displacement* is
-interpolated back to the segment's own timestamps, so every input point gets exactly one output
-point. (Sent as it is, a 7 s step read as a 1 s one moved noise-free fixes metres along the
-road: issue 20.)
-
-The grid's interval is the model's, or, where a segment has steps at the model's interval, the
-mean of those steps: a 1 Hz track with lost fixes keeps its fixes on grid points (only the lost
-ones are interpolated) instead of drifting against a 1.0009 s grid. Where every step is a
-whole number of grid intervals (give or take ``GRID_TOLERANCE``: timestamp jitter), the fixes
-are snapped onto grid points (``snap_times``) and reach the model as they are.
+The model learned motion at ``fix_interval_s`` seconds per point. A segment sampled at another
+rate (a 5 s fleet track, a 10 Hz logger) is interpolated onto a regular grid at that interval,
+denoised there, and the denoised *displacement* is interpolated back to the segment's own
+timestamps, so every input point gets exactly one output point.
 
 Interpolation is linear in local ENU between consecutive fixes: each grid point is placed on
 the straight line from the fix before it to the fix after it, in the ENU frame of the fix before
@@ -50,60 +40,25 @@ def grid_limit(n_fixes: int) -> int:
     return max(GRID_FACTOR * n_fixes, n_fixes + GRID_SLACK)
 
 
-def grid_lengths(time: np.ndarray, bounds: np.ndarray, interval) -> np.ndarray:
+def grid_lengths(time: np.ndarray, bounds: np.ndarray, interval: float) -> np.ndarray:
     """Grid points per segment, as float64: counted before anything that size is allocated
-    (an absurd span would overflow an integer count). ``interval``: one, or one per segment."""
+    (an absurd span would overflow an integer count)."""
     span = time[bounds[1:] - 1] - time[bounds[:-1]]
     return np.ceil(span / interval - 1e-9) + 1.0
 
 
-def _good_steps(time: np.ndarray, fix_interval_s: float) -> np.ndarray:
-    return np.abs(np.diff(time) / fix_interval_s - 1.0) <= GRID_TOLERANCE
-
-
-def _per_segment(values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Sums of per-step ``values`` over each segment's own steps (not the step between two)."""
-    done = np.concatenate([[0], np.cumsum(values)])  # done[i]: the sum over the first i steps
-    return done[bounds[1:] - 1] - done[bounds[:-1]]
-
-
 def on_grid(time: np.ndarray, bounds: np.ndarray, fix_interval_s: float) -> np.ndarray:
-    """Per segment: True when every one of its steps is within ``GRID_TOLERANCE`` of the
-    model's fix interval. Such a segment (a 1 Hz watch track, for a 1 s model) is denoised as
-    it is; any other is resampled (``make_grid``).
+    """Per segment: True when at least half its steps are within ``GRID_TOLERANCE`` of the
+    model's fix interval. Such a segment (a 1 Hz watch track with a few lost fixes, for a 1 s
+    model) is denoised as it is; any other is resampled.
 
     ``time``: the segments' fixes concatenated in time order, segment s being
     ``[bounds[s], bounds[s + 1])`` with at least 2 fixes.
     """
-    good = _per_segment(_good_steps(time, fix_interval_s), bounds)
-    return good == np.diff(bounds) - 1
-
-
-def grid_intervals(time: np.ndarray, bounds: np.ndarray, fix_interval_s: float) -> np.ndarray:
-    """Per segment, the interval of its grid: the mean of its steps that are at the model's
-    interval (within ``GRID_TOLERANCE``), or the model's interval where it has none."""
-    ok = _good_steps(time, fix_interval_s)
-    n = _per_segment(ok, bounds)
-    total = _per_segment(np.where(ok, np.diff(time), 0.0), bounds)
-    return np.where(n > 0, total / np.maximum(n, 1), fix_interval_s)
-
-
-def snap_times(time: np.ndarray, bounds: np.ndarray, interval: np.ndarray) -> np.ndarray:
-    """Per segment whose every step is within ``GRID_TOLERANCE`` of a whole number (>= 1) of
-    its grid ``interval`` (a 1 Hz track with lost fixes, 1-8 s smart recording): times moved
-    onto that grid, so its fixes are grid points and reach the model as they are, and only the
-    lost fixes between them are interpolated. Other segments keep their times."""
-    seg = _segment_of(bounds)
-    dt = np.diff(time) / interval[seg[1:]]
-    n = np.round(dt)
-    ok = (n >= 1) & (np.abs(dt - n) <= GRID_TOLERANCE)
-    inner = np.ones(len(time) - 1, dtype=bool)
-    inner[bounds[1:-1] - 1] = False  # the step from one segment into the next
-    snap = _per_segment(ok & inner, bounds) == np.diff(bounds) - 1
-    t0 = time[bounds[:-1]]
-    k = np.concatenate([[0.0], np.cumsum(np.where(inner, n, 0.0))])
-    k = k - k[bounds[:-1]][seg]  # whole grid steps from the segment's first fix
-    return np.where(snap[seg], t0[seg] + k * interval[seg], time)
+    ok = np.abs(np.diff(time) / fix_interval_s - 1.0) <= GRID_TOLERANCE
+    done = np.concatenate([[0], np.cumsum(ok)])  # done[i]: good steps among the first i
+    good = done[bounds[1:] - 1] - done[bounds[:-1]]  # only the steps inside each segment
+    return 2 * good >= np.diff(bounds) - 1
 
 
 @dataclass(frozen=True)
@@ -116,7 +71,7 @@ class Grid:
     key: np.ndarray  # [G] grid times on the common axis
     point_key: np.ndarray  # [M] the segments' own fix times on the same axis
     point_bounds: np.ndarray  # int64 [R + 1]: the segments' fixes
-    interval: np.ndarray  # [R]: each grid's step, seconds
+    interval: float
 
     @property
     def lengths(self) -> np.ndarray:
@@ -134,17 +89,15 @@ def _floor_index(keys: np.ndarray, at: np.ndarray, bounds: np.ndarray, seg: np.n
 
 
 def make_grid(
-    lat: np.ndarray, lon: np.ndarray, time: np.ndarray, bounds: np.ndarray, interval
+    lat: np.ndarray, lon: np.ndarray, time: np.ndarray, bounds: np.ndarray, interval: float
 ) -> Grid:
-    """Grids at ``interval`` seconds (one, or one per segment: ``grid_intervals``) from each
-    segment's first fix to (at least) its last one.
+    """Grids at ``interval`` seconds from each segment's first fix to (at least) its last one.
 
     Input: fixes of segments (each >= 2 points, strictly increasing times) concatenated; the
     caller has checked ``grid_lengths`` against ``grid_limit``. The last grid point may lie up
-    to one interval past the last fix, on the line of the segment's last step.
+    to one interval past the last fix; it then sits on that fix.
     """
     seg = _segment_of(bounds)
-    interval = np.broadcast_to(np.asarray(interval, dtype=np.float64), (len(bounds) - 1,))
     t0 = time[bounds[:-1]]
     span = time[bounds[1:] - 1] - t0
     n_grid = grid_lengths(time, bounds, interval).astype(np.int64)
@@ -153,12 +106,10 @@ def make_grid(
     grid_bounds = np.concatenate([[0], np.cumsum(n_grid)]).astype(np.int64)
     gseg = _segment_of(grid_bounds)
     step = np.arange(int(n_grid.sum()), dtype=np.float64) - grid_bounds[:-1][gseg]
-    key = step * interval[gseg] + offset[gseg]
+    key = step * interval + offset[gseg]
 
     i = _floor_index(point_key, key, bounds, gseg)
-    # Past the last fix (at most one interval) the last step goes on: a grid point parked on
-    # the last fix would be a sudden stop, which the model smooths into the fixes before it.
-    alpha = np.maximum((key - point_key[i]) / (point_key[i + 1] - point_key[i]), 0.0)
+    alpha = np.clip((key - point_key[i]) / (point_key[i + 1] - point_key[i]), 0.0, 1.0)
     nxt = to_enu(lat[i + 1], lon[i + 1], lat[i], lon[i])
     glat, glon = from_enu(alpha * nxt[:, 0], alpha * nxt[:, 1], lat[i], lon[i])
     return Grid(glat, glon, grid_bounds, key, point_key, bounds.astype(np.int64), interval)
@@ -172,6 +123,6 @@ def grid_to_points(grid: Grid, values: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """
     seg = _segment_of(grid.point_bounds)
     j = _floor_index(grid.key, grid.point_key, grid.bounds, seg)
-    beta = np.clip((grid.point_key - grid.key[j]) / grid.interval[seg], 0.0, 1.0)
+    beta = np.clip((grid.point_key - grid.key[j]) / grid.interval, 0.0, 1.0)
     beta = beta.reshape(-1, *([1] * (values.ndim - 1)))
     return (1.0 - beta) * values[j] + beta * values[j + 1], j

@@ -9,7 +9,14 @@ counted, when it cannot be denoised:
     duplicate_time  an earlier point of the same track has the same timestamp (the first one
                     is denoised; a track cannot be in two places at once, so the others keep
                     the receiver's coordinates rather than one of them being moved blindly)
-    short_segment   its segment has fewer than 2 points (nothing to learn motion from)
+    short_segment   its segment has fewer than ``MIN_SEGMENT_FIXES`` (8) points. The model
+                    sees motion in a chunk of K (e.g. 256) points; a piece of 2 or 7 fixes
+                    would be a chunk of mostly padding (its last point repeated), with next to
+                    no motion to denoise from, and cost as much as a full chunk: a file cut by
+                    time gaps into hundreds of 2-point pieces took 25 s and 730 MB for nothing.
+                    The Savitzky-Golay baseline's default window is 9 fixes; a constant-velocity
+                    Kalman filter needs a few fixes just to settle. Such points keep the
+                    receiver's coordinates.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import numpy as np
 from theta_cli.tracks.points import Points
 
 PASS_REASONS = ("non_finite", "no_time", "duplicate_time", "short_segment")
+
+#: Segments with fewer fixes than this pass through unchanged (``short_segment``).
+MIN_SEGMENT_FIXES = 8
 
 
 def default_max_gap(fix_interval_s: float) -> float:
@@ -35,6 +45,7 @@ class SegmentPlan:
     order: np.ndarray  # int64 [M]
     bounds: np.ndarray  # int64 [S + 1]
     passed: dict[str, int]  # pass-through counts by reason (PASS_REASONS)
+    short_segments: int = 0  # segments passed through whole for being under ``min_fixes``
 
     @property
     def n_segments(self) -> int:
@@ -57,8 +68,11 @@ def _sorted(group: np.ndarray, time: np.ndarray) -> bool:
     return bool((group[1:] >= group[:-1]).all() and (time[1:][same] >= time[:-1][same]).all())
 
 
-def plan_segments(points: Points, max_gap_s: float) -> SegmentPlan:
-    """Sort, drop what passes through, and cut at gaps longer than ``max_gap_s`` seconds."""
+def plan_segments(
+    points: Points, max_gap_s: float, min_fixes: int = MIN_SEGMENT_FIXES
+) -> SegmentPlan:
+    """Sort, drop what passes through, and cut at gaps longer than ``max_gap_s`` seconds;
+    segments of fewer than ``min_fixes`` points pass through (``short_segment``)."""
     finite_xy = np.isfinite(points.lat) & np.isfinite(points.lon)
     has_time = np.isfinite(points.time)
     passed = dict.fromkeys(PASS_REASONS, 0)
@@ -85,11 +99,13 @@ def plan_segments(points: Points, max_gap_s: float) -> SegmentPlan:
     bounds = np.concatenate([starts, [len(order)]]).astype(np.int64)
 
     lengths = np.diff(bounds)
-    short = lengths < 2
+    short = lengths < max(1, min_fixes)
     passed["short_segment"] = int(lengths[short].sum())
     if short.any():
         keep = np.repeat(~short, lengths)
         order = order[keep]
         kept = lengths[~short]
         bounds = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
-    return SegmentPlan(order=order.astype(np.int64), bounds=bounds, passed=passed)
+    return SegmentPlan(
+        order=order.astype(np.int64), bounds=bounds, passed=passed, short_segments=int(short.sum())
+    )
