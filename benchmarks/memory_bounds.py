@@ -73,13 +73,11 @@ def write_gpx(
 def run(theta: str, args: list[str], cwd: Path) -> tuple[int, float, float, str]:
     """(exit code, peak RSS MiB, wall s, last stderr line) of one theta call."""
     t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run([theta, *args], cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # RUSAGE_CHILDREN is the max over all children so far: run each case in its own
     # interpreter (main() does) so the number is this call's own.
-    del before
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     return proc.returncode, peak / 1024.0, wall, (lines[-1] if lines else "")[:160]
 

@@ -190,16 +190,13 @@ def pairs(
     )
     cfg = _validated(PairsConfig, "pairs", files=files, seed=seed, format=format)
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
-    from theta_cli.tracks.formats import expand_inputs, input_format
-
     summary = make_pairs(inputs, out, cfg, noise=noise, columns=columns, force=force,
                          strict=strict)  # fmt: skip
     # After the work: a refused run shows its one error line, not this notice first.
-    paths, _ = expand_inputs(inputs)
     base.warn_unused_columns(
         {"--lat-col": lat_col, "--lon-col": lon_col, "--time-col": time_col,
          "--track-col": track_col},
-        [(p, input_format(p)) for p in paths],
+        [(s.path, s.kind) for s in summary.sources],
     )  # fmt: skip
     _notice_foreign(summary)
     log = logs.get_logger()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from theta_cli.core.errors import ThetaError
@@ -42,11 +43,19 @@ def _gpx(path: Path, head: bytes) -> None:
     body = head.removeprefix(codecs.BOM_UTF8)
     if b"\0" in body:
         refuse("not XML: binary content / NUL bytes")
+    _starts_with(head, body, b"<", "not XML: it does not start with '<'", refuse)
+
+
+def _starts_with(
+    head: bytes, body: bytes, opener: bytes, why: str, refuse: Callable[[str], None]
+) -> None:
+    """After leading whitespace, a text file must open with ``opener``; a whole file (``head``
+    shorter than the prefix) of whitespace alone is empty."""
     body = body.lstrip(_XML_SPACE)
     if not body and len(head) < PREFIX_BYTES:
         refuse("empty file")
-    if body and not body.startswith(b"<"):
-        refuse("not XML: it does not start with '<'")
+    if body and not body.startswith(opener):
+        refuse(why)
 
 
 def _geojson(path: Path, head: bytes) -> None:
@@ -56,11 +65,7 @@ def _geojson(path: Path, head: bytes) -> None:
     body = head.removeprefix(codecs.BOM_UTF8)
     if head.startswith(_UTF16_BOMS) or b"\0" in body:
         refuse("not UTF-8 JSON text")
-    body = body.lstrip(_XML_SPACE)
-    if not body and len(head) < PREFIX_BYTES:
-        refuse("empty file")
-    if body and not body.startswith(b"{"):
-        refuse("not a JSON object: it does not start with '{'")
+    _starts_with(head, body, b"{", "not a JSON object: it does not start with '{'", refuse)
 
 
 def _fit(path: Path, head: bytes) -> None:

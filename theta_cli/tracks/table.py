@@ -278,13 +278,23 @@ def seconds(path: Path, column: Any, name: str) -> np.ndarray:
         return numbers
     text = column.to_pandas()
     blank = (text.str.strip() == "").to_numpy()
-    text = text.mask(blank)
-    for fmt in ("ISO8601", "mixed"):
+    seconds = _parse_datetimes(text.mask(blank), ("ISO8601", "mixed"))
+    if seconds is not None:
+        return seconds
+    raise ThetaError(f"{path}: column {name!r} is neither numbers (seconds) nor date-times")
+
+
+def _parse_datetimes(text: Any, formats: tuple[str, ...]) -> np.ndarray | None:
+    """Unix seconds of ``text`` (a pandas Series, blanks as NA) in the first of ``formats``
+    that parses it whole, or None when none does."""
+    import pandas as pd
+
+    for fmt in formats:
         try:
             return _datetime_seconds(pd.to_datetime(text, utc=True, format=fmt))
         except (ValueError, TypeError, OverflowError):
             continue
-    raise ThetaError(f"{path}: column {name!r} is neither numbers (seconds) nor date-times")
+    return None
 
 
 def _date_column(names: list[str], time_c: str, column: Any) -> str | None:
@@ -312,18 +322,14 @@ def date_time_seconds(path: Path, date: Any, time: Any, names: tuple[str, str]) 
     compact = d.str.fullmatch(r"\d{6}|\d{8}") & t.str.fullmatch(r"\d{6}(\.\d+)?")
     if bool(compact[~blank].all()) and (~blank).any():  # YYMMDD / YYYYMMDD and HHMMSS
         date_fmt = "%y%m%d" if (d[~blank].str.len() == 6).all() else "%Y%m%d"
-        text = (d + t).mask(blank)
-        for fmt in (f"{date_fmt}%H%M%S", f"{date_fmt}%H%M%S.%f"):
-            try:
-                return _datetime_seconds(pd.to_datetime(text, utc=True, format=fmt))
-            except (ValueError, TypeError, OverflowError):
-                continue
-    text = (d + " " + t).mask(blank)
-    for fmt in ("ISO8601", "mixed"):
-        try:
-            return _datetime_seconds(pd.to_datetime(text, utc=True, format=fmt))
-        except (ValueError, TypeError, OverflowError):
-            continue
+        seconds = _parse_datetimes(
+            (d + t).mask(blank), (f"{date_fmt}%H%M%S", f"{date_fmt}%H%M%S.%f")
+        )
+        if seconds is not None:
+            return seconds
+    seconds = _parse_datetimes((d + " " + t).mask(blank), ("ISO8601", "mixed"))
+    if seconds is not None:
+        return seconds
     raise ThetaError(f"{path}: columns {names[0]!r} and {names[1]!r} are not a date and a time")
 
 
