@@ -53,6 +53,7 @@ def fit_body(
     power_on: float | None = None,
     correlation_at: float | None = None,
     empty_field: bool = False,
+    resync: tuple[int, float] | None = None,
 ) -> tuple[bytes, list[int]]:
     """The messages, and each ``record`` data message's offset in the body.
 
@@ -62,6 +63,9 @@ def fit_body(
     (global 162) pairing that Unix time (fractions allowed) with its system time.
     ``empty_field``: the record definition also declares a field of size 0 (temperature),
     which some devices write and which takes no bytes in the data messages.
+    ``resync``: (record index, new power_on): the device clock is re-synchronised there; from
+    that record on, times are system time since the new power_on, after a second correlation
+    (written at the first such record's Unix time).
     """
     e = ">" if big_endian else "<"
     fields = ((253, 4, 0x86), (0, 4, 0x85), (1, 4, 0x85), (3, 1, 0x02))
@@ -73,20 +77,26 @@ def fit_body(
         body += struct.pack(f"{e}BBBHB", 0x41, 0, int(big_endian), 162, len(corr))
         for num, size, base in corr:
             body += struct.pack("<BBB", num, size, base)
-        utc, sys_s = correlation_at - FIT_EPOCH, correlation_at - power_on
-        body += struct.pack(
-            f"{e}BIHIH", 0x01, int(utc), round((utc % 1) * 32768), int(sys_s),
-            round((sys_s % 1) * 32768),
-        )  # fmt: skip
+        body += _correlation(e, correlation_at, power_on)
     body += struct.pack(f"{e}BBBHB", 0x40, 0, int(big_endian), 20, len(fields))
     for num, size, base in fields:
         body += struct.pack("<BBB", num, size, base)
     offsets = []
-    for t, la, lo, h in zip(unix_times, lat, lon, hr, strict=True):
+    for i, (t, la, lo, h) in enumerate(zip(unix_times, lat, lon, hr, strict=True)):
+        if resync is not None and i == resync[0]:
+            power_on = resync[1]
+            body += _correlation(e, float(t), power_on)
         offsets.append(len(body))
         stamp = int(t) - FIT_EPOCH if power_on is None else int(t - power_on)
         body += struct.pack(f"{e}BIiiB", 0x00, stamp, semicircles(la), semicircles(lo), int(h))
     return bytes(body), offsets
+
+
+def _correlation(e: str, unix: float, power_on: float) -> bytes:
+    """A timestamp_correlation data message (local 1): ``unix`` and its system time."""
+    utc, sys_s = unix - FIT_EPOCH, unix - power_on
+    return struct.pack(f"{e}BIHIH", 0x01, int(utc), round((utc % 1) * 32768), int(sys_s),
+                       round((sys_s % 1) * 32768))  # fmt: skip
 
 
 def write_fit(

@@ -5,15 +5,71 @@ from __future__ import annotations
 import numpy as np
 from _infer_helpers import MM, offsets_m, track
 
-from theta_cli.infer.resample import grid_to_points, make_grid, on_grid
+from theta_cli.infer.resample import (
+    DIRECT,
+    FILL,
+    RESAMPLE,
+    fill_grid,
+    fill_lengths,
+    grid_to_points,
+    join,
+    make_grid,
+    rate_modes,
+)
 
 
-def test_segments_mostly_at_the_model_interval_are_on_its_grid() -> None:
-    # steps: 1 1 2 (2 of 3 good) | 5 5 1 (1 of 3) | 1.2 0.8 (2 of 2) | 0.5 1.5 (0 of 2)
-    time = np.array([0, 1, 2, 4, 100, 105, 110, 111, 200, 201.2, 202, 300, 300.5, 302.0])
-    bounds = np.array([0, 4, 8, 11, 14])
-    assert on_grid(time, bounds, 1.0).tolist() == [True, False, True, False]
-    assert on_grid(time, bounds, 5.0).tolist() == [False, True, False, False]
+def test_rate_modes_follow_the_timestamps() -> None:
+    segs = [
+        [0, 1, 2, 3, 4, 5],  # steady 1 s: as it is
+        [0, 1, 3, 4, 11, 12],  # lost fixes, a 7 s step: fill in
+        [0, 1.04, 1.98, 2.6, 3.61, 4.6],  # jitter and one 0.62 s step: as it is
+        [0, 0.1, 0.2, 0.3, 0.4, 0.5],  # 10 Hz: resample
+        [0, 1.5, 3.0, 4.5, 6.0, 7.5],  # a steady 1.5 s: resample
+        [0, 5, 10, 15, 20, 25],  # 5 s fleet: fill in (4 points per step)
+    ]
+    time = np.concatenate([np.array(s, float) + 100.0 * i for i, s in enumerate(segs)])
+    bounds = np.arange(0, 37, 6)
+    assert rate_modes(time, bounds, 1.0).tolist() == [
+        DIRECT, FILL, DIRECT, RESAMPLE, RESAMPLE, FILL]  # fmt: skip
+    assert rate_modes(time, bounds, 5.0)[-1] == DIRECT
+    assert fill_lengths(time, bounds, 1.0).tolist() == [6, 13, 6, 6, 11, 26]
+
+
+def test_filled_grid_keeps_every_fix_and_fills_steps_evenly() -> None:
+    lat, lon, t = track(12, dt=1.0, speed=8.0)
+    t = t + np.concatenate([[0.0] * 4, [6.0] * 8])  # one 7 s step after fix 3
+    t[-3:] += 2.0  # ... and a 3 s step before fix 9
+    bounds = np.array([0, 12])
+    grid = fill_grid(lat, lon, t, bounds, 1.0)
+    assert len(grid.lat) == fill_lengths(t, bounds, 1.0)[0] == 12 + 6 + 2
+    fix_at = np.searchsorted(grid.key, grid.point_key)
+    assert (grid.key[fix_at] == grid.point_key).all()  # every fix is a grid point ...
+    assert (grid.lat[fix_at] == lat).all() and (grid.lon[fix_at] == lon).all()  # ... unmoved
+    assert np.allclose(np.diff(grid.key), 1.0)  # whole-second steps: an even 1 s grid
+    # The inserted points lie on the line from the fix before, at even fractions of the step.
+    pos = offsets_m(lat[3], lon[3], grid.lat[fix_at[3] : fix_at[4] + 1],
+                    grid.lon[fix_at[3] : fix_at[4] + 1])  # fmt: skip
+    step = offsets_m(lat[3], lon[3], lat[4:5], lon[4:5])
+    assert np.abs(pos - np.arange(8)[:, None] / 7 * step).max() < MM
+    # Values come back at the fixes exactly as the grid held them (no blending of neighbours).
+    values = np.random.default_rng(0).normal(size=(len(grid.lat), 2))
+    back, j = grid_to_points(grid, values)
+    assert np.array_equal(back, values[fix_at])
+
+
+def test_joined_grids_map_back_per_segment() -> None:
+    lat, lon, t = track(20, dt=2.0)
+    lat2, lon2, t2 = track(10, dt=0.5, seed=1)
+    a = fill_grid(lat, lon, t, np.array([0, 20]), 1.0)
+    b = make_grid(lat2, lon2, t2, np.array([0, 10]), 1.0)
+    grid = join(a, b)
+    assert grid.bounds.tolist() == [0, len(a.lat), len(a.lat) + len(b.lat)]
+    assert (np.diff(grid.key[grid.bounds[1] - 1 : grid.bounds[1] + 1]) > 0).all()
+    values = np.stack([2.0 * grid.key + 1.0, -grid.key], axis=1)
+    back, j = grid_to_points(grid, values)
+    assert np.allclose(back[:, 0], 2.0 * grid.point_key + 1.0)
+    assert (j[:20] < grid.bounds[1]).all() and (j[20:] >= grid.bounds[1]).all()
+    assert join(None, b) is b and join(a, None) is a
 
 
 def test_grid_points_lie_on_the_line_between_fixes() -> None:

@@ -5,12 +5,13 @@ Every fixture is hand-encoded here (``_infer_fit``)."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from _infer_fit import fit_body, fit_file, write_fit
+from _infer_fit import FIT_EPOCH, fit_body, fit_file, semicircles, write_fit
 from _infer_helpers import ZeroModel, fake_loader, invoke, track
 from conftest import assert_refused
 
@@ -38,6 +39,16 @@ def test_system_time_records_become_utc_through_the_correlation(tmp_path: Path) 
     stamps = pd.to_datetime(pd.Series(tf.source.columns["timestamp"]), utc=True)
     assert stamps.iloc[0] == pd.Timestamp(t[0], unit="s", tz="UTC")
     assert (stamps.dt.year > 2000).all()
+
+
+def test_each_record_takes_the_latest_correlation_before_it(tmp_path: Path) -> None:
+    """A clock re-synchronised mid-recording (VIRB after regaining GPS): the second correlation
+    holds from its record on; the first one still holds before it."""
+    t, lat, lon, hr = ride(40)
+    src = write_fit(tmp_path / "virb.fit", t, lat, lon, hr, power_on=t[0] - 1000.0,
+                    correlation_at=t[0] + 3.0, resync=(25, t[0] - 4000.0))  # fmt: skip
+    tf = read_track_file(src)
+    np.testing.assert_allclose(tf.points.time, t, atol=1e-6)  # both halves on the UTC clock
 
 
 def test_system_time_without_a_correlation_is_refused(tmp_path: Path) -> None:
@@ -74,6 +85,47 @@ def test_big_endian_reads_as_its_little_endian_twin(tmp_path: Path, empty_field:
     np.testing.assert_array_equal(big.points.lon, little.points.lon)
     np.testing.assert_array_equal(big.points.time, little.points.time)
     assert big.source.columns["heart_rate"] == little.source.columns["heart_rate"]
+
+
+def developer_field_fit(path: Path, t, lat, lon, hr, size: int) -> Path:
+    """Records with one developer field ("power2", declared uint32) of ``size`` bytes, as
+    Connect IQ apps write them: developer_data_id, field_description, then records whose
+    definition carries the developer field."""
+    body = bytearray()
+    body += struct.pack("<BBBHB", 0x42, 0, 0, 207, 1) + bytes([3, 1, 0x02])  # developer_data_id
+    body += bytes([0x02, 0])  # developer_data_index 0
+    desc = ((0, 1, 0x02), (1, 1, 0x02), (2, 1, 0x02), (3, 8, 0x07))  # field_description
+    body += struct.pack("<BBBHB", 0x43, 0, 0, 206, len(desc))
+    for f in desc:
+        body += bytes(f)
+    body += bytes([0x03, 0, 0, 0x86]) + b"power2\0\0"
+    fields = ((253, 4, 0x86), (0, 4, 0x85), (1, 4, 0x85), (3, 1, 0x02))
+    body += struct.pack("<BBBHB", 0x60, 0, 0, 20, len(fields))  # 0x20: developer data follows
+    for f in fields:
+        body += bytes(f)
+    body += bytes([1, 0, size, 0])  # one developer field: number 0, size, developer index 0
+    for i, (ti, la, lo, h) in enumerate(zip(t, lat, lon, hr, strict=True)):
+        body += struct.pack("<BIiiB", 0x00, int(ti) - FIT_EPOCH, semicircles(la),
+                            semicircles(lo), int(h))  # fmt: skip
+        body += (200 + i).to_bytes(4, "little")[:size]
+    path.write_bytes(fit_file(bytes(body)))
+    return path
+
+
+@pytest.mark.parametrize("size", [4, 2, 3])
+def test_a_developer_field_smaller_than_its_base_type_is_read(tmp_path: Path, size: int) -> None:
+    """A developer field declared uint32 but 2 or 3 bytes long (seen in Connect IQ files): the
+    fixes are read as from the same file without it, and the field is kept (as its bytes)."""
+    t, lat, lon, hr = ride(30)
+    plain = read_track_file(write_fit(tmp_path / "plain.fit", t, lat, lon, hr))
+    dev = read_track_file(developer_field_fit(tmp_path / "dev.fit", t, lat, lon, hr, size))
+    np.testing.assert_array_equal(dev.points.lat, plain.points.lat)
+    np.testing.assert_array_equal(dev.points.time, plain.points.time)
+    assert dev.source.columns["heart_rate"] == plain.source.columns["heart_rate"]
+    values = dev.source.columns["power2"]
+    assert len(values) == 30 and all(v is not None for v in values)
+    if size == 4:
+        assert values[:3] == [200, 201, 202]
 
 
 # ---- damaged files ------------------------------------------------------------------------

@@ -199,8 +199,8 @@ def denoise_files(
         summaries.append(summary)
         _warn_passed(job, res)
         if res.resampled:
-            log.info(f"{job.input.name}: {res.resampled} segment(s) resampled to the model's "
-                     f"{settings.fix_interval_s:g} s fix interval")
+            log.info(f"{job.input.name}: {res.resampled} segment(s) brought to the model's "
+                     f"{settings.fix_interval_s:g} s fix interval by their timestamps")
         log.debug(f"wrote {job.output}")
     return DenoiseReport(
         files=summaries,

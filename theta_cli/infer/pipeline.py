@@ -1,8 +1,9 @@
 """The denoise pipeline on points, for several files at once (``engine`` reads and writes them):
 
     segments   per track: time order, gaps, pass-through rules       (segments.py)
-    rate       segments at the model's fix interval are used as they are; others are
-               interpolated onto a grid at that interval              (resample.py)
+    rate       segments at the model's fix interval are used as they are; steps of whole
+               intervals get points filled in; others are interpolated onto a grid at that
+               interval                                               (resample.py)
     chunks     every series cut into K-point chunks, ENU about each chunk's first point
                                                                       (chunks.py, tracks/enu.py)
     flow       Euler steps of the model, batched across files         (runner.py)
@@ -38,7 +39,7 @@ class PointsResult:
     out: Denoised
     plan: SegmentPlan
     moved: np.ndarray  # float64 [N]: metres each point moved; NaN where it passed through
-    resampled: int  # segments brought to the model's interval by interpolation
+    resampled: int  # segments brought to the model's interval (filled in or resampled)
 
 
 @dataclass
@@ -82,17 +83,26 @@ def _split_by_rate(p: Points, plan: SegmentPlan, settings: DenoiseSettings, name
     if plan.n_segments == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _Series(empty, empty, empty, None)
-    direct_seg = resample.on_grid(p.time[plan.order], plan.bounds, interval)
-    direct_pt = np.repeat(direct_seg, lengths)
-    direct = plan.order[direct_pt]
-    rs = plan.order[~direct_pt]
+    modes = resample.rate_modes(p.time[plan.order], plan.bounds, interval)
+    point_mode = np.repeat(modes, lengths)
+    direct = plan.order[point_mode == resample.DIRECT]
+    # Fill-in segments first, then resampled ones: ``resampled`` lists their points in the order
+    # of the joined grid.
+    grids, parts = [], []
+    for mode, make, count in ((resample.FILL, resample.fill_grid, resample.fill_lengths),
+                              (resample.RESAMPLE, resample.make_grid, resample.grid_lengths)):
+        idx = plan.order[point_mode == mode]
+        if not idx.size:
+            continue
+        bounds = np.concatenate([[0], np.cumsum(lengths[modes == mode])]).astype(np.int64)
+        _check_grid(count(p.time[idx], bounds, interval).sum(), idx.size, settings, name)
+        grids.append(make(p.lat[idx], p.lon[idx], p.time[idx], bounds, interval))
+        parts.append(idx)
     grid = None
-    if rs.size:
-        bounds = np.concatenate([[0], np.cumsum(lengths[~direct_seg])]).astype(np.int64)
-        _check_grid(resample.grid_lengths(p.time[rs], bounds, interval).sum(), rs.size,
-                    settings, name)  # fmt: skip
-        grid = resample.make_grid(p.lat[rs], p.lon[rs], p.time[rs], bounds, interval)
-    return _Series(direct, lengths[direct_seg], rs, grid)
+    for g in grids:
+        grid = resample.join(grid, g)
+    rs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return _Series(direct, lengths[modes == resample.DIRECT], rs, grid)
 
 
 def _check_grid(n_grid: float, n_fixes: int, settings: DenoiseSettings, name: str) -> None:

@@ -31,6 +31,8 @@ SEMICIRCLE_DEG = 180.0 / 2**31
 FIXED = ("timestamp", "latitude", "longitude")
 FIT_EPOCH_UNIX = 631_065_600  # 1989-12-31T00:00:00Z
 FIT_DATETIME_MIN = 0x10000000  # smaller date_time values are system time (FIT profile)
+#: Row key (no FIT field name holds a NUL): index of the latest timestamp_correlation before it.
+_CORRELATION = "\0correlation"
 
 
 @dataclass
@@ -161,6 +163,7 @@ def read_fit(path: Path, strict: bool = False) -> TrackFile:
                         elif f.name and f.name not in row:
                             row[f.name] = _scalar(f.value)
                             names.setdefault(f.name)
+                    row[_CORRELATION] = len(offsets) - 1  # the latest one so far (-1: none yet)
                     rows.append(row)
             except (fitdecode.FitError, ValueError, struct.error) as e:
                 # fitdecode's state, read before the reader closes, says where the damage is
@@ -206,17 +209,22 @@ def _report_damage(
 
 def _system_time_to_utc(path: Path, rows: list[dict[str, Any]], offsets: list[float]) -> None:
     """Record timestamps below 0x10000000 are device "system time" (seconds since power-on;
-    fitdecode leaves them as ints): UTC through the file's ``timestamp_correlation``."""
+    fitdecode leaves them as ints): UTC through the file's ``timestamp_correlation``.
+
+    A device re-sends the correlation when its clock is re-synchronised (a long recording, a
+    GPS fix regained), so each record takes the latest correlation before it in the file; records
+    before the first one take the first."""
     relative = [r for r in rows if isinstance(r.get("timestamp"), (int, float))]
-    if not relative:
-        return
-    if not offsets:
+    if relative and not offsets:
         raise ThetaError(
             f"{path}: record times are device system time (seconds since power-on) and the file "
             "has no timestamp_correlation message to turn them into UTC"
         )
     for r in relative:
-        r["timestamp"] = dt.datetime.fromtimestamp(offsets[0] + r["timestamp"], dt.timezone.utc)
+        offset = offsets[max(r[_CORRELATION], 0)]
+        r["timestamp"] = dt.datetime.fromtimestamp(offset + r["timestamp"], dt.timezone.utc)
+    for r in rows:
+        del r[_CORRELATION]
 
 
 def table(source: FitSource, out: Denoised):  # -> pyarrow.Table
