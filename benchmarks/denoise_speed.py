@@ -6,7 +6,7 @@ On one set of synthetic raw pairs (``theta data synth``'s tracks, 1 Hz), written
     theta file->file   denoise_files on the CSV: parse, segments, ENU, flow, stitch, write
     theta in memory    denoise_points on the parsed points (no parsing, no writing)
     RTS in memory      per track: ENU about its first fix, a constant-velocity Kalman filter
-                       + RTS smoother (theta_cli.eval.kalman when present, else the vectorised
+                       + RTS smoother (theta_cli.smooth.kalman when present, else the vectorised
                        one below), back to latitude/longitude
 
 theta runs with ``--steps 1`` and with the default 10. "outside model" is the share of the
@@ -95,13 +95,13 @@ def rts_in_memory(lat, lon, time_s, bounds) -> tuple[np.ndarray, np.ndarray, str
     seg = np.repeat(np.arange(len(starts)), ends - starts)
     xy = to_enu(lat, lon, lat[starts][seg], lon[starts][seg])
     try:
-        from theta_cli.eval.kalman import rts_smooth
         from theta_cli.eval.trajectory import Track
+        from theta_cli.smooth.kalman import rts_smooth
 
         tracks = [Track(str(i), time_s[a:b], xy[a:b]) for i, (a, b) in
                   enumerate(zip(starts, ends, strict=True))]  # fmt: skip
         est = np.concatenate(rts_smooth(tracks))
-        which = "theta_cli.eval.kalman.rts_smooth"
+        which = "theta_cli.smooth.kalman.rts_smooth"
     except ImportError:
         est = np.empty_like(xy)
         lengths = ends - starts

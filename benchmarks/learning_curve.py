@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from quality import SCORE_SEED, TUNE_SEED, drift_floor, make_pairs  # noqa: E402
+from quality import SCORE_SEED, TUNE_SEED, drift_reference, make_pairs  # noqa: E402
 
 _TOOK = re.compile(r"epoch (\d+)/\d+ .* took (\d+):(\d\d):(\d\d)")
 
@@ -74,17 +74,17 @@ def main() -> None:
         print(f"| {e} | {x:.1f} | {row.median:.2f} | {row.p95:.2f} "
               f"| {100 * (1 - row.median / best['median']):+.1f}% "
               f"| {100 * (1 - row.p95 / best['p95']):+.1f}% |")
-    floor = dict(zip(("median", "p95"), drift_floor(SCORE_SEED, args.agents, {}, args.motion),
+    ref = dict(zip(("median", "p95"), drift_reference(SCORE_SEED, args.agents, {}, args.motion),
                      strict=True))
-    print(f"drift floor: median {floor['median']:.2f} m, p95 {floor['p95']:.2f} m")
+    print(f"drift reference: median {ref['median']:.2f} m, p95 {ref['p95']:.2f} m")
     if args.png:
-        draw(args.png, xs, thetas, best, floor, args.run.name)
+        draw(args.png, xs, thetas, best, ref, args.run.name)
 
 
 def draw(path: Path, xs: list[float], rows: list, best: dict[str, float],
-         floor: dict[str, float], name: str) -> None:
+         ref: dict[str, float], name: str) -> None:
     """Median and p95 of each checkpoint against training minutes, the best baseline dashed and
-    the drift floor dotted."""
+    the drift reference dotted."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +94,7 @@ def draw(path: Path, xs: list[float], rows: list, best: dict[str, float],
     for ax, metric in zip(axes, ("median", "p95"), strict=True):
         ax.plot(xs, [getattr(r, metric) for r in rows], "o-", label="theta, 10 steps")
         ax.axhline(best[metric], ls="--", color="tab:red", label="best tuned baseline")
-        ax.axhline(floor[metric], ls=":", color="tab:gray", label="drift floor")
+        ax.axhline(ref[metric], ls=":", color="tab:gray", label="drift reference")
         # The quality issue's target: median 30% and p95 20% below the best baseline.
         cut = {"median": 0.7, "p95": 0.8}[metric]
         ax.axhline(cut * best[metric], ls="-.", color="tab:green",

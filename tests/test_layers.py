@@ -24,7 +24,7 @@ PKG = "theta_cli"
 LAYERS: dict[str, int] = {
     "__init__": 0, "__version__": 0, "core": 0, "builtin": 0, "recipes": 0,
     "flow": 1, "model": 1,
-    "artifact": 2, "tracks": 2,
+    "artifact": 2, "tracks": 2, "smooth": 2,
     "data": 3,
     "engine": 4, "infer": 4,
     "eval": 5,

@@ -17,6 +17,7 @@ from theta_cli.commands import data as data_commands
 from theta_cli.commands import demo as demo_commands
 from theta_cli.commands import denoise as denoise_commands
 from theta_cli.commands import runs as run_commands
+from theta_cli.commands import tb as tb_commands
 from theta_cli.commands import train as train_commands
 from theta_cli.commands.base import ThetaTyper
 from theta_cli.core import layout, logs
@@ -82,4 +83,5 @@ train_commands.register(app)
 run_commands.register(app)
 denoise_commands.register(app)
 bench_commands.register(app)
+tb_commands.register(app)
 demo_commands.register(app)

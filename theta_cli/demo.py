@@ -258,7 +258,7 @@ def run_demo(
         ("prepare it", lambda: _prepare(raw, data)),
         ("train the quick demo model", lambda: _train(root, data, result)),
         ("byte-wise error of the last checkpoint", lambda: _eval_bytes(result)),
-        ("bench against raw, RTS and Savitzky-Golay", lambda: _bench(result)),
+        ("bench against the tuned classic smoothers", lambda: _bench(result)),
         ("denoise one test track to GPX", lambda: _denoise_sample(root, data, result)),
     ]
     for i, (what, fn) in enumerate(steps, start=1):

@@ -89,3 +89,35 @@ def test_tiny_run_round_trip(tiny_run: RunLayout, tmp_path: Path) -> None:
     res = export(ckpt, out)
     assert res.num_params > 0
     assert torch.equal(_outputs(model_const(out)), _outputs(_checkpoint_model(ckpt)))
+
+
+def test_best_steps_is_recorded_and_becomes_denoise_default(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from theta_cli.infer.request import DenoiseOptions
+
+    run = make_run(tmp_path / "models")
+    ckpt = run.checkpoints()[1][2]
+    out = tmp_path / "exported"
+    res = invoke(tmp_path / "models", "export", str(ckpt), "--out", str(out), "--best-steps", "3")
+    assert res.exit_code == 0, res.output + res.stderr
+    assert json.loads((out / "log" / "config.json").read_text())["best_steps"] == 3
+    loaded = load.load_model(str(out))
+    assert loaded.config.best_steps == 3
+    assert DenoiseOptions().settings(loaded, "cpu").steps == 3  # no --steps: the model's
+    assert DenoiseOptions(steps=7).settings(loaded, "cpu").steps == 7  # --steps wins
+    bare = SimpleNamespace(config=SimpleNamespace(**{**loaded.config.model_dump(),
+                                                     "best_steps": None}),
+                           fix_interval_s=1.0)  # fmt: skip
+    assert DenoiseOptions().settings(bare, "cpu").steps == 10  # none recorded: the default
+    bad = invoke(tmp_path / "models", "export", str(ckpt), "--out", str(tmp_path / "x"),
+                 "--best-steps", "0")  # fmt: skip
+    assert bad.exit_code == 2 and "--best-steps 0: must be between 1 and 1000" in bad.stderr
+
+
+def test_the_builtin_model_runs_at_its_best_steps() -> None:
+    from theta_cli.infer.request import DenoiseOptions
+
+    loaded = load.load_model(None)
+    assert loaded.config.best_steps == 1  # benched level with 10 at a tenth of the time
+    assert DenoiseOptions().settings(loaded, "cpu").steps == 1

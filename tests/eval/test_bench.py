@@ -19,7 +19,7 @@ from theta_cli.eval import bench
 from theta_cli.eval.bench_data import read_dataset, read_pairs, read_tracks, track_class
 from theta_cli.eval.trajectory import latlon_error
 
-METHODS = ("raw (noisy)", "RTS", "robust RTS", "Savitzky-Golay")
+METHODS = ("raw (noisy)", "RTS", "robust RTS", "Savitzky-Golay")  # and any new baseline
 
 
 @pytest.fixture
@@ -156,11 +156,20 @@ def test_bench_json_scores_what_denoise_writes(
     assert data["data"] == f"test split of {tiny_data.resolve()}"
     assert data["tune_data"] == f"val split of {tiny_data.resolve()}"
     by = {r["method"]: r for r in data["rows"]}
-    assert set(by) == {"raw", "rts", "robust_rts", "savgol", "theta"}
-    assert set(data["tuned"]) == {"raw", "rts", "robust_rts", "savgol"}
+    from theta_cli.eval.tuning import METHODS as TUNED
+
+    assert set(by) == {*TUNED, "theta"}
+    assert set(data["tuned"]) == set(TUNED)
+    assert data["tuning"] == "pooled" and "pooled" in data["tuning_text"]
+    for g in data["gains"].values():  # each gain has its interval and its word
+        assert g["resamples"] >= 300 and g["low"] <= g["high"]
+        assert g["verdict"] in ("better", "worse", "level")
+    assert set(data["situations"]) == {"near_outlier", "stop", "turn", "cruise"}
+    assert sum(data["situations"].values()) == data["points"]
     assert by["rts"]["params"] == data["tuned"]["rts"]["params"]
     assert set(data["timings"]) >= {"tuning", "baselines", "theta", "total"}
-    assert len(data["charts"]) == 3 and data["bench_csv"] == [str(run.bench_csv)]
+    assert len(data["charts"]) == len(bench.CHART_NAMES)
+    assert data["bench_csv"] == [str(run.bench_csv)]
 
     agents = _manifest(tiny_data)["splits"]["test"]["agents"]
     raw = _raw_rows(tiny_data, agents)
@@ -186,7 +195,7 @@ def test_bench_json_scores_what_denoise_writes(
                        ("p95", np.percentile(err, 95)), ("max", err.max())):  # fmt: skip
         assert theta[key] == pytest.approx(float(value), abs=1e-6), key
     gain = data["gains"]["median"]
-    best_base = min(by[m]["median"] for m in ("rts", "robust_rts", "savgol"))
+    best_base = min(by[m]["median"] for m in TUNED if m != "raw")
     assert gain["baseline_value"] == best_base
     assert gain["pct"] == pytest.approx(100 * (best_base - theta["median"]) / best_base)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.eval.kalman import (
+from theta_cli.eval.trajectory import Track
+from theta_cli.smooth.kalman import (
     MAX_REJECTS,
     V0_SIGMA,
     Padded,
@@ -17,7 +18,6 @@ from theta_cli.eval.kalman import (
     rts_smooth,
     smooth_padded,
 )
-from theta_cli.eval.trajectory import Track
 
 
 def reference_rts(
@@ -228,3 +228,18 @@ def test_gate_threshold_is_the_chi2_quantile() -> None:
 
     for p in (0.9, 0.99, 0.999):
         assert float(gate_threshold(p)) == pytest.approx(chi2.ppf(p, 2), rel=1e-12)
+
+
+def test_a_skipped_fix_is_as_if_it_were_not_there() -> None:
+    """``skip`` drops fixes but keeps their steps: the other fixes' estimates equal those of the
+    track without them (the continuous white-acceleration model composes exactly over time),
+    and the skipped steps get the smoother's estimate at their time."""
+    tr = uneven_track(50, seed=4)
+    drop = np.zeros(len(tr), dtype=bool)
+    drop[[10, 11, 12, 30]] = True
+    got = smooth_padded(Padded.of([tr]), 0.7, 3.0, skip=drop[:, None])
+    kept = Track("k", tr.t[~drop], tr.xy[~drop])
+    want = rts_smooth([kept], q=0.7, r=3.0)[0]
+    np.testing.assert_allclose(got.pos[~drop, :, 0], want, rtol=0, atol=1e-8)
+    assert not got.accepted[drop, 0].any() and got.accepted[~drop, 0].all()
+    assert np.abs(got.pos[drop, :, 0] - tr.xy[drop]).max() > 0.0

@@ -54,7 +54,7 @@ def test_tuned_scores_are_what_the_baselines_give(val: list[Track], tuned: dict)
     """The batched grid path and the public apply path agree, so the reported score is the
     score of the reported parameters."""
     gsdc = get_criterion("gsdc")
-    assert list(tuned) == ["raw", "rts", "robust_rts", "savgol"]
+    assert list(tuned) == ["raw", "rts", "robust_rts", "adaptive_rts", "savgol"]
     for name, tu in tuned.items():
         est = BASELINES[name](val, **tu.params)
         assert tu.score == pytest.approx(gsdc(track_errors(val, est)), rel=1e-9), name

@@ -27,7 +27,13 @@ class Exported:
     num_params: int
 
 
-def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
+def export(
+    ckpt: Path, out: Path, overwrite: bool = False, best_steps: int | None = None
+) -> Exported:
+    """``best_steps``: recorded in the exported config, the Euler steps ``theta denoise`` runs
+    the model at unless told otherwise (None: the checkpoint's own, if it has one)."""
+    if best_steps is not None and not 1 <= best_steps <= 1000:
+        raise ThetaError(f"--best-steps {best_steps}: must be between 1 and 1000")
     ckpt = Path(ckpt)
     out = Path(out)
     target = RunLayout(out)
@@ -48,5 +54,8 @@ def export(ckpt: Path, out: Path, overwrite: bool = False) -> Exported:
     # Weights first, config last: a config.json beside missing weights would look like a
     # finished export; the reverse fails loudly in model_const.
     weights = save_weights(model, out)
-    atomic.write_json(target.config_path, cfg.model_dump())
+    config = cfg.model_dump()
+    if best_steps is not None:
+        config["best_steps"] = best_steps
+    atomic.write_json(target.config_path, config)
     return Exported(out, target.config_path, weights, count_parameters(model))

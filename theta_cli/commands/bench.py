@@ -12,6 +12,7 @@ import typer
 from theta_cli import flow
 from theta_cli.core import logs
 from theta_cli.core.layout import ckpt_label, resolve_run
+from theta_cli.infer.stitch import DEFAULT_STITCH
 
 _COMPARE_OUT = Path("theta-compare.png")
 
@@ -48,17 +49,31 @@ def bench(
         1, "--symmetries", help="8: theta averages over the 8 rotations/reflections of each "
         "chunk (as `theta denoise --symmetries 8`); 1: off.",
     ),
+    outlier_prepass: bool = typer.Option(
+        True, "--outlier-prepass/--no-outlier-prepass", help="Replace gross outliers (multipath "
+        "bursts) by an adaptive Kalman smoother's position before the model sees the track.",
+    ),
+    stitch: str = typer.Option(
+        DEFAULT_STITCH, "--stitch", help="How theta denoises the chunks of a long track "
+        "together: independent, df or bf (as `theta denoise --stitch`).",
+    ),
     builtin: bool = typer.Option(
         True, "--builtin/--no-builtin", help="Also bench the built-in default model.",
+    ),
+    tune_per_class: bool = typer.Option(
+        False, "--tune-per-class", help="Tune every baseline per travel class (walk, cycle, "
+        "drive: from synth agent names) on that class's tuning tracks, and apply it per class.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only, for scripts."),
 ) -> None:
     """Score models against tuned classic smoothers on whole tracks with a clean truth.
 
-    Methods: raw, RTS, robust RTS and Savitzky-Golay (tuned on the val split), and each model
-    at each --steps, run exactly as `theta denoise` runs it. Prints one table (mean, median,
-    p95, RMSE, max, GSDC, points/s), the gain over the best baseline and a per-class table;
-    appends to each run's log/bench.csv and writes three charts.
+    Methods: raw, the classic smoothers (RTS, robust RTS, adaptive RTS, Savitzky-Golay: those of
+    tuning.METHODS, tuned on the val split, pooled or --tune-per-class), and each model at each
+    --steps, run exactly as `theta denoise` runs it. Prints one table (mean, median, p95, RMSE,
+    max, GSDC, points/s), the gain over the best baseline with a 90% interval (resampling whole
+    agents; "level" when it includes 0), a per-class and a per-situation table (near an
+    outlier, stops, turns, cruise); appends to each run's log/bench.csv and writes four charts.
 
     Example: theta bench hybrid_20261122_014458 --steps 1,10
     """
@@ -71,7 +86,8 @@ def bench(
     request = engine.BenchRequest(
         models=models or [], steps=engine.parse_steps(steps), pairs=pairs, tune_pairs=tune_pairs,
         device=device, batch_size=batch_size, fig_dir=fig_dir, symmetries=symmetries,
-        builtin=builtin, models_dir=ctx.obj,
+        stitch=stitch, prepass=outlier_prepass, builtin=builtin, models_dir=ctx.obj,
+        tune_per_class=tune_per_class,
     )
     with logs.stdout_to_stderr(as_json):
         result = engine.run(request)

@@ -16,6 +16,7 @@ import typer
 from theta_cli import flow
 from theta_cli.commands import base
 from theta_cli.core import logs
+from theta_cli.infer.stitch import DEFAULT_STITCH
 
 #: Show a progress bar from this many chunks on (smaller inputs finish before it would draw).
 PROGRESS_MIN_CHUNKS = 1024
@@ -42,7 +43,11 @@ def denoise(
         show_default=False,
     ),
     force: bool = typer.Option(False, "--force", help="Replace existing output files."),
-    steps: int = typer.Option(flow.DEFAULT_STEPS, "--steps", help="Euler steps (>= 1)."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Euler steps (>= 1) [default: the model's best_steps, from its "
+        f"config (1 for the built-in model); {flow.DEFAULT_STEPS} for a model without one].",
+        show_default=False,
+    ),
     batch_size: int = typer.Option(256, "--batch-size", help="Chunks per forward pass."),
     device: str | None = typer.Option(
         None, "--device", help="auto, cpu or cuda [default: auto: cuda if available].",
@@ -68,6 +73,16 @@ def denoise(
         1, "--symmetries", help="8: average the model over the 8 rotations/reflections of each "
         "chunk (8x the time); 1: off.",
     ),
+    outlier_prepass: bool = typer.Option(
+        True, "--outlier-prepass/--no-outlier-prepass", help="Replace gross outliers (multipath "
+        "bursts) by an adaptive Kalman smoother's position before the model sees the track.",
+    ),
+    stitch: str = typer.Option(
+        DEFAULT_STITCH, "--stitch", help="How the chunks of a long track are denoised together: "
+        "independent (each from the noisy input), df (each after the one before, its head held "
+        "at that one's denoised end) or bf (all chunks step together, heads from the chunk before "
+        "at the same noise level).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse a damaged FIT file (truncated, bad CRC, garbage) "
@@ -89,7 +104,8 @@ def denoise(
 
     # Checked before any path is looked at: a bad option is one line, and nothing is read.
     options = DenoiseOptions(steps=steps, batch_size=batch_size, device=device,
-                             max_gap_s=max_gap, q1=q1, q2=q2, symmetries=symmetries)  # fmt: skip
+                             max_gap_s=max_gap, q1=q1, q2=q2, symmetries=symmetries,
+                             stitch=stitch, prepass=outlier_prepass)  # fmt: skip
     columns = ColumnNames(lat_col, lon_col, time_col, track_col)
     with logs.stdout_to_stderr(as_json):
         jobs = outputs.plan_jobs(inputs, out, fmt, force)

@@ -257,6 +257,11 @@ def export(
         None, "--ckpt", help="Checkpoint file name inside the run [default: the newest]."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing export in --out."),
+    best_steps: int | None = typer.Option(
+        None, "--best-steps", help="Record the Euler steps `theta denoise` should run this model "
+        "at (choose with `theta bench --steps 1,10`) [default: the checkpoint's own, if any].",
+        show_default=False,
+    ),
 ) -> None:
     """Write a checkpoint's config and safetensors weights as a model_const-ready directory.
 
@@ -265,7 +270,7 @@ def export(
     from theta_cli.artifact import export as engine
 
     path = resolve.resolve_checkpoint(target, ckpt, ctx.obj)
-    done = engine.export(path, out, overwrite=force)
+    done = engine.export(path, out, overwrite=force, best_steps=best_steps)
     log = logs.get_logger()
     log.info(f"exported {path.name} ({done.num_params:,} parameters)")
     log.info(f"wrote {done.weights}")

@@ -49,6 +49,8 @@ RESUME_MUTABLE = frozenset(
         "compile",
         "pin_memory",
         "dist_timeout_s",
+        "tensorboard",
+        "best_steps",
     }
 )
 
@@ -146,6 +148,15 @@ class TrainConfig(BaseModel):
         ge=FIX_INTERVAL_MIN_S,
         le=FIX_INTERVAL_MAX_S,
         description="seconds between fixes the model learns; null = the dataset's (prepare.json)",
+    )
+    best_steps: int | None = Field(
+        None, ge=1, le=1000, description="Euler steps `theta denoise` uses for this model when "
+        "--steps is not given (bench the model at several to choose); null = the default, 10",
+    )
+    # --- watching ---------------------------------------------------------------------------
+    tensorboard: bool = Field(
+        False, description="write TensorBoard event files under <run>/tb/ while training "
+        "(needs the extra: pip install 'theta-cli[tb]')",
     )
 
     _check_type = field_validator("model_type")(_known_model_type)

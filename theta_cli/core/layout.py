@@ -122,6 +122,8 @@ LOCK_FILE = ".lock"
 LOSS_PNG = "loss-ckpt.png"
 ACC_PNG = "acc-ckpt.png"
 BYTE_HEATMAP_PNG = "byte-err-heatmap.png"
+#: TensorBoard event files (a read-only view of the CSVs; ``engine.tboard``, ``runs.tbexport``).
+TB_DIR = "tb"
 
 #: Header of log/train_data.csv, in the spec's order (written without spaces: standard CSV).
 TRAIN_CSV_HEADER: tuple[str, ...] = (
@@ -236,6 +238,10 @@ class RunLayout:
     @property
     def bench_csv(self) -> Path:
         return self.log_dir / BENCH_CSV
+
+    @property
+    def tb_dir(self) -> Path:
+        return self.root / TB_DIR
 
     @property
     def runtime_log(self) -> Path:

@@ -85,11 +85,16 @@ class EpochLine:
         self._eta_said = False  # the whole training's time left, logged once per epoch
         self.shown = shown  # False on torchrun ranks other than 0: rank 0 prints the line
 
+    def samples_per_s(self) -> float:
+        """The epoch's speed so far, as the line shows it (TensorBoard logs the same number)."""
+        elapsed = max(_clock() - self._t0, 1e-9)
+        return (self.step - self.start_step) / elapsed * self.batch_size
+
     def text(self) -> str:
         elapsed = max(_clock() - self._t0, 1e-9)
         done = self.step - self.start_step
         rate = done / elapsed
-        sps = rate * self.batch_size
+        sps = self.samples_per_s()
         if self.step >= self.total:  # a finished epoch: how long it took beats "ETA 0:00:00"
             timing = f"took {_eta(elapsed)}"
         else:

@@ -161,6 +161,14 @@ def _check_quick_val_source(cfg: TrainConfig, run: RunLayout | None) -> None:
         peek(p, cfg.K)
 
 
+def _check_extras(cfg: TrainConfig) -> None:
+    """Optional packages the config needs, refused now rather than after a run is claimed."""
+    if cfg.tensorboard:
+        from theta_cli.engine import tboard
+
+        tboard.require()
+
+
 def config_solver(request: NewRequest | ResumeRequest, dist: Dist | None = None) -> Plan:
     """Resolve new vs resume into a Plan. Validates every input; writes nothing."""
     dist = dist or Dist()
@@ -186,6 +194,7 @@ def _solve_new(req: NewRequest, dist: Dist) -> Plan:
     device = resolve_device(cfg.cpu, dist)
     loader = _loader(cfg, device, dist)
     _check_quick_val_source(cfg, None)
+    _check_extras(cfg)
     delta, source = read_huber_delta(cfg.huber_delta_path, cfg.delta_fallback)
     base = models_dir(req.models_dir)
     return Plan("new", cfg, RunState(lr=cfg.lr, delta_curr=delta), None, loader, device, source,
@@ -278,6 +287,7 @@ def _solve_resume(req: ResumeRequest, dist: Dist) -> Plan:
         req.ckpt, checkpoint.stored_world(payload), dist, req.allow_world_size_change
     )
     cfg, state = rc.train_config(), checkpoint.stored_state(payload)
+    _check_extras(cfg)
     device = resolve_device(cfg.cpu, dist)
     loader = _loader(cfg, device, dist)
     epoch_done = req.next_epoch or step >= loader.plan(epoch).steps

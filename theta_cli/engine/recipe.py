@@ -44,23 +44,15 @@ from theta_cli.engine.objective import velocity_loss
 from theta_cli.engine.plan import NewRequest, Plan, ResumeRequest, config_solver
 from theta_cli.engine.quickval import Acc, load_quick_val, quick_val_acc
 from theta_cli.engine.resources import cleanup_memory, torch_threads
+from theta_cli.engine.tboard import LiveBoard
 
 if TYPE_CHECKING:
     import torch
 
     Rngs = tuple[torch.Tensor, torch.Tensor | None]  # a rank's CPU and CUDA RNG states
 
-__all__ = [
-    "EXIT_DIVERGED",
-    "Interrupted",
-    "NewRequest",
-    "Outcome",
-    "ResumeRequest",
-    "TrainingRecipe",
-    "cleanup_memory",
-    "run_training",
-    "torch_threads",
-]
+__all__ = ["EXIT_DIVERGED", "Interrupted", "NewRequest", "Outcome", "ResumeRequest",
+           "TrainingRecipe", "cleanup_memory", "run_training", "torch_threads"]  # fmt: skip
 
 log = logs.get_logger()
 
@@ -124,6 +116,7 @@ class TrainingRecipe:
         - Exact resume from any checkpoint (same weights, optimizer state and CSV rows as an
           uninterrupted run: on CPU, same seed, thread count and world size); ``--next-epoch``;
           ``--allow-world-size-change`` (the run goes on, no longer exactly).
+        - Watching: TensorBoard event files under ``tb/`` (``tensorboard``; ``engine.tboard``).
         - Stopping: Ctrl-C checkpoints the last whole step; early stop on a plateau; a non-finite
           loss, weight or quick_val metric stops without a checkpoint (``EXIT_DIVERGED``).
 
@@ -140,6 +133,7 @@ class TrainingRecipe:
         self.state: RunState = plan.state
         self._stack: contextlib.ExitStack | None = None
         self.sigint = SigintDeferral(armed=False)  # armed by train()
+        self.board = LiveBoard.off()  # TensorBoard: opened by rank 0 when the config says so
 
     # ---- setup / cleanup ------------------------------------------------------------------
 
@@ -186,6 +180,7 @@ class TrainingRecipe:
             rundir.restore_missing_rows(run)
             rundir.set_aside_later_history(run, self.state.epoch, self.state.step)
         log_setup(plan, parts, self.quick_val["X_t"].shape[0], qv_source)
+        self.board = rundir.open_board(plan, run, self.state, stack)  # closed before the lock
 
     def _setup_loop_state(self) -> None:
         import torch
@@ -296,6 +291,7 @@ class TrainingRecipe:
         )
         rundir.write_checkpoint_files(run, payload, row, cfg, state)
         rundir.draw_charts(run)
+        self.board.checkpoint(state.global_step, row)
         log.info(
             f"checkpoint {row.ckpt_name}: loss {avg:.4f} | acc mean {acc.mean:.3f} m, "
             f"median {acc.median:.3f} m, std {acc.std:.3f} m | lr {lr:.3e}"
@@ -353,8 +349,7 @@ class TrainingRecipe:
                     )
                     save = step % cfg.save_interval == 0 or step == ep.steps
                     if save or self._pending == cfg.log_interval:
-                        running = self._flush(epoch, step)
-                        line.update(step, running, self.scheduler.last_lr)
+                        self._log_running(line, step, self._flush(epoch, step))
                     if save:
                         self._rng_at_step = None  # the step is whole: save the current RNG
                         self.save_checkpoint(epoch, step)
@@ -370,6 +365,11 @@ class TrainingRecipe:
             self._report_interrupt(interrupted)
         return verdict
 
+    def _log_running(self, line: EpochLine, step: int, running: float | None) -> None:
+        """The live line and (when on) TensorBoard: the same numbers at the same step."""
+        line.update(step, running, lr := self.scheduler.last_lr)
+        self.board.running(self.state.global_step, running, lr, line.samples_per_s())
+
     def _on_interrupt(self, epoch: int, step: int, line: EpochLine) -> str:
         """Save the current step if its state is whole; return what happened, for the report."""
         why = "interrupted"
@@ -379,7 +379,7 @@ class TrainingRecipe:
             if self._phase != _COMPUTE:  # between steps: the current RNG state is the right one
                 self._rng_at_step = None
             self._phase = _IDLE
-            line.update(step, self._flush(epoch, step), self.scheduler.last_lr)
+            self._log_running(line, step, self._flush(epoch, step))
             self.save_checkpoint(epoch, step)
         return f"{why} at epoch {epoch} step {step}"
 

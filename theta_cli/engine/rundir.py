@@ -11,10 +11,12 @@ module carries the decision out and keeps the directory up to date, rank 0 only
     abandon_if_empty(run)                a new run that failed before its first checkpoint
     write_checkpoint_files(run, ...)     checkpoint, its train_data.csv row, config.json
     draw_charts(run)                     the training curves (``engine.charts``)
+    open_board(plan, run, state, stack)  TensorBoard's writer, when the config turns it on
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +29,7 @@ from theta_cli.core import atomic, csvlog, logs
 from theta_cli.core.config import RunConfig, RunState, TrainConfig
 from theta_cli.core.errors import DiskFull, ThetaError
 from theta_cli.core.layout import RunLayout
+from theta_cli.engine.tboard import LiveBoard
 
 if TYPE_CHECKING:
     from theta_cli.engine.plan import Plan
@@ -106,6 +109,20 @@ def draw_charts(run: RunLayout) -> None:
         write_train_charts(run)
     except Exception as e:  # noqa: BLE001
         log.warning(f"charts not updated: {type(e).__name__}: {e}")
+
+
+def open_board(
+    plan: Plan, run: RunLayout, state: RunState, stack: contextlib.ExitStack
+) -> LiveBoard:
+    """The run's TensorBoard writer under ``tb/``, continuing at the state's global step and
+    closed by ``stack``; an idle one when off, or when it cannot open (a view never stops a
+    run)."""
+    if not plan.config.tensorboard:
+        return LiveBoard.off()
+    board = LiveBoard.open(run.tb_dir, plan.config.model_dump(), state.global_step,
+                           plan.mode == "resume")  # fmt: skip
+    stack.callback(board.close)
+    return board
 
 
 def restore_missing_rows(run: RunLayout) -> list[str]:

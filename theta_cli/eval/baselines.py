@@ -13,9 +13,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.eval.kalman import robust_rts_smooth, rts_smooth
 from theta_cli.eval.savgol import savgol_smooth
 from theta_cli.eval.trajectory import Track
+from theta_cli.smooth.adaptive import adaptive_rts_smooth
+from theta_cli.smooth.kalman import robust_rts_smooth, rts_smooth
 
 
 class Baseline(Protocol):
@@ -31,6 +32,7 @@ BASELINES: dict[str, Baseline] = {
     "raw": raw,
     "rts": rts_smooth,
     "robust_rts": robust_rts_smooth,
+    "adaptive_rts": adaptive_rts_smooth,
     "savgol": savgol_smooth,
 }
 

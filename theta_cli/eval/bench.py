@@ -5,20 +5,24 @@ truth that trained and tuned nothing.
     load       the models (``bench_models``); the data: by default the first model's dataset,
                test split, read as whole tracks from the raw files its ``state/prepare.json``
                lists, or any raw pairs (``pairs``)
-    score      raw, RTS, robust RTS and Savitzky-Golay are tuned (``tuning.tune_all``) on the
-               dataset's val split, or on ``tune_pairs``; never on a scored track
+    score      the classic methods (``tuning.METHODS``) are tuned (``tuning.tune_all``) on the
+               dataset's val split, or on ``tune_pairs``, pooled or per travel class
+               (``tune_per_class``); never on a scored track
                (``tuning.assert_disjoint``), and no model is scored on tracks of its own
                dataset's train or val split. Each baseline with its tuned parameters, each model
                at each step count through ``infer.pipeline.denoise_points``, exactly as
                ``theta denoise`` runs it (``bench_score``); per point, the horizontal distance in
                metres between output and clean position (``trajectory.latlon_error``, pymap3d
                ENU); mean, median, p95, RMSE, max, GSDC (p50 + p95) / 2 (``core.metrics``),
-               points per second, and the same per class (walk/cycle/drive)
-    compare    the best theta row against the best baseline (RTS, robust RTS, SG; chosen per
-               metric) on the median and on the p95, in percent (positive: theta is better)
+               points per second, and the same per class (walk/cycle/drive) and per situation
+               (near an outlier, stops, turns, cruise: ``situations``)
+    compare    the best theta row against the best baseline (any but raw, chosen per metric) on
+               the median and on the p95, in percent (positive: theta is better), overall, per
+               class and per situation, each with a 90% interval from resampling whole agents
+               (``bootstrap``); a gain whose interval includes 0 is "level"
     record     one ``BenchRow`` per model that is a run (or a checkpoint of one) and step count,
                appended to its ``log/bench.csv``; the charts: error CDF, median/p95 bars, one
-               example track (``bench_charts``)
+               example track, median/p95 per situation (``bench_charts``)
 
 ``run(BenchRequest(...)) -> BenchResult``; ``render(result)`` gives the Rich tables.
 """
@@ -32,27 +36,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from theta_cli.core import csvlog, logs
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.metrics import METRIC_NAMES
+from theta_cli.eval import situations
 from theta_cli.eval.bench_data import CLASSES, BenchTracks, Dataset, read_pairs
 from theta_cli.eval.bench_data import read_tracks as read_raw_tracks
 from theta_cli.eval.bench_models import Model, load_models, with_builtin
 from theta_cli.eval.bench_score import (
+    Tunings,
     best_baselines,
-    gain,
-    gain_pct,
+    compare,
     run_baselines,
     run_theta,
+    tune,
+    tuned_summary,
 )
 from theta_cli.eval.bench_types import (
     CHART_NAMES,
-    GAIN_METRICS,
     BenchRequest,
     BenchResult,
     Gain,
     MethodRow,
 )
+from theta_cli.eval.bootstrap import Resampler
 
 #: What callers use from here; some live in the modules bench is made of.
 __all__ = [
@@ -182,6 +191,8 @@ class _Loaded:
     classes: list[str]  # the travel classes of the scored points, in CLASSES order
     device: str
     fig_dir: Path | None
+    situations: np.ndarray  # int8 per scored point: index into situations.SITUATIONS
+    resampler: Resampler  # the agent draws of every interval
 
 
 @contextlib.contextmanager
@@ -198,9 +209,11 @@ def run(req: BenchRequest, log: Callable[[str], None] | None = None) -> BenchRes
     start = time.perf_counter()
     timings: dict[str, float] = {}
     loaded = load(req, say, timings)
-    tuned, rows = score(req, loaded, say, timings)
-    gains, class_gains = compare(rows, loaded.classes)
-    result = _result(req, loaded, tuned, rows, gains, class_gains, timings)
+    tunings, rows = score(req, loaded, say, timings)
+    with _timed(timings, "intervals"):
+        gains = compare(rows, loaded.classes, loaded.data.scored.cls, loaded.situations,
+                        loaded.resampler)  # fmt: skip
+    result = _result(req, loaded, tunings, rows, gains, timings)
     record_and_chart(req, loaded, result, timings)
     timings["total"] = time.perf_counter() - start
     for r in rows:  # the estimates were for the charts; the result stays light
@@ -242,26 +255,28 @@ def load(req: BenchRequest, say: Callable[[str], None], timings: dict[str, float
         data = load_data(req, models)
         check_unseen(data, models)
         classes = [c for c in CLASSES if (data.scored.cls == c).any()]
+        codes = situations.label(data.scored.tracks)
+        agents = np.repeat(np.array(data.scored.ids, dtype=object), np.diff(data.scored.bounds))
+        resampler = Resampler.of(agents.astype(str))
     say(f"scoring on {data.scored.label}: {len(data.scored.tracks)} tracks, "
         f"{data.scored.n_points:,} points; tuning on {data.tune.label}: "
         f"{len(data.tune.tracks)} tracks, {data.tune.n_points:,} points")
-    return _Loaded(models, data, classes, device, fig_dir)
+    return _Loaded(models, data, classes, device, fig_dir, codes, resampler)
 
 
 def score(
     req: BenchRequest, loaded: _Loaded, say: Callable[[str], None], timings: dict[str, float]
-) -> tuple[dict[str, Any], list[MethodRow]]:
+) -> tuple[Tunings, list[MethodRow]]:
     """Tune the baselines, then score them and every model at every step count; returns the
     tuning results and the rows, baselines first."""
-    from theta_cli.eval.tuning import tune_all
-
     data = loaded.data
     with _timed(timings, "tuning"):
-        tuned = tune_all(data.tune.tracks, criterion=req.criterion)
-    say(f"tuned the baselines on {data.tune.label} ({req.criterion}) in "
+        tunings = tune(data.tune, data.scored, req.criterion, req.tune_per_class)
+    how = ", per class" if req.tune_per_class else ""
+    say(f"tuned the baselines on {data.tune.label} ({req.criterion}{how}) in "
         f"{timings['tuning']:.1f} s")
     with _timed(timings, "baselines"):
-        rows = run_baselines(data.scored, tuned, loaded.classes)
+        rows = run_baselines(data.scored, tunings, loaded.classes)
     with _timed(timings, "theta"):
         for m in loaded.models:
             for s in req.steps:
@@ -270,7 +285,7 @@ def score(
                     f"{row.points_per_s:,.0f} points/s")
                 _keep_best_estimate(rows, row)
                 rows.append(row)
-    return tuned, rows
+    return tunings, rows
 
 
 def _keep_best_estimate(rows: Sequence[MethodRow], row: MethodRow) -> None:
@@ -283,45 +298,27 @@ def _keep_best_estimate(rows: Sequence[MethodRow], row: MethodRow) -> None:
             kept.est = None
 
 
-def compare(
-    rows: Sequence[MethodRow], classes: Sequence[str]
-) -> tuple[dict[str, Gain], dict[str, dict[str, Gain]]]:
-    """Theta against the best compared baseline on the median and the p95, overall and per
-    class; sets each theta row's own gains (``median_gain_pct``, ``p95_gain_pct``)."""
-    gains = {k: g for k in GAIN_METRICS if (g := gain(k, rows)) is not None}
-    best = best_baselines(rows)
-    for r in rows:
-        if r.is_theta:
-            r.median_gain_pct = gain_pct(best["median"], r.median)
-            r.p95_gain_pct = gain_pct(best["p95"], r.p95)
-    class_gains = {}
-    for c in classes:
-        got = {k: g for k in GAIN_METRICS if (g := gain(k, rows, c)) is not None}
-        if got:
-            class_gains[c] = got
-    return gains, class_gains
-
-
 def _result(
-    req: BenchRequest, loaded: _Loaded, tuned: dict[str, Any], rows: list[MethodRow],
-    gains: dict[str, Gain], class_gains: dict[str, dict[str, Gain]], timings: dict[str, float],
+    req: BenchRequest, loaded: _Loaded, tunings: Tunings, rows: list[MethodRow],
+    gains: dict[str, dict[str, dict[str, Gain]]], timings: dict[str, float],
 ) -> BenchResult:
     scored = loaded.data.scored
+    codes = loaded.situations
     return BenchResult(
         data=scored.label, tune_data=loaded.data.tune.label, tracks=len(scored.tracks),
         points=scored.n_points, dropped_rows=scored.dropped, device=loaded.device,
-        criterion=req.criterion,
-        tuned={k: {"params": v.params, "score": v.score, "criterion": v.criterion,
-                   "evaluated": v.evaluated, "seconds": v.seconds}
-               for k, v in tuned.items()},
-        rows=rows, gains=gains, class_gains=class_gains, classes=list(loaded.classes),
+        criterion=req.criterion, tuned=tuned_summary(tunings),
+        rows=rows, gains=gains["all"].get("all", {}), class_gains=gains["class"],
+        classes=list(loaded.classes),
         models=[{"ref": m.ref, "alias": m.alias, "label": m.label,
                  "description": m.description,
                  "checkpoint": str(m.loaded.source),
                  "run": str(m.run.root) if m.run is not None else None,
                  "dataset": str(m.dataset.root) if m.dataset is not None else None}
                 for m in loaded.models],
-        timings=timings,
+        timings=timings, tuning="per_class" if req.tune_per_class else "pooled",
+        situations={s: int((codes == k).sum()) for k, s in enumerate(situations.SITUATIONS)},
+        situation_gains=gains["situation"],
     )  # fmt: skip
 
 

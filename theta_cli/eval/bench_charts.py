@@ -6,6 +6,8 @@
     bench-example.png  one scored track: clean, noisy, RTS and theta (the best theta row by
                        GSDC), the whole track and a zoom on the stretch where theta and RTS
                        disagree most
+    bench-situations.png  median (top) and p95 (bottom) of every method but raw in each
+                       situation (``situations``), one group of bars per situation
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _BASE_STYLE = {
     "raw": ("0.55", ":"),
     "rts": ("tab:blue", "--"),
     "robust_rts": ("tab:cyan", "--"),
+    "adaptive_rts": ("navy", "--"),
     "savgol": ("tab:green", "-."),
 }
 _THETA_COLORS = ("tab:red", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive",
@@ -69,7 +72,46 @@ def write_all(result: BenchResult, scored: BenchTracks, fig_dir: Path) -> list[P
     example = example_figure(result.rows, scored, aliases)
     if example is not None:
         paths.append(save_figure(example, fig_dir / "bench-example.png"))
+    situations = situations_figure(result, title)
+    if situations is not None:
+        paths.append(save_figure(situations, fig_dir / "bench-situations.png"))
     return paths
+
+
+def situations_figure(result: BenchResult, title: str) -> Any | None:
+    """Grouped bars: one group per situation, one bar per method, median above and p95 below.
+    Raw is left out: next to an outlier its error is many times the others' and would squash
+    the bars that are compared."""
+    from theta_cli.core.figures import figure
+    from theta_cli.eval.bench_types import TUNING_TEXT
+    from theta_cli.eval.situations import SITUATION_LABELS, SITUATIONS
+
+    rows = [r for r in result.rows if r.method != "raw"]
+    names = [s for s in SITUATIONS if result.situations.get(s)]
+    if not rows or not names:
+        return None
+    fig = figure(width=max(9.0, 1.6 + 0.45 * len(rows) * len(names)), height=8.0, fixed=False)
+    axes = fig.subplots(2, 1, sharex=True)
+    x = np.arange(len(names))
+    w = 0.8 / len(rows)
+    for ax, metric in zip(axes, ("median", "p95"), strict=True):
+        top = 0.0
+        for j, (r, (color, ls, _)) in enumerate(zip(rows, _styles(rows), strict=True)):
+            v = [r.per_situation.get(s, {}).get(metric, np.nan) for s in names]
+            top = max(top, float(np.nanmax(v)))
+            bars = ax.bar(x - 0.4 + (j + 0.5) * w, v, width=w, color=color, label=r.label,
+                          hatch="//" if ls != "-" else None, edgecolor="white", linewidth=0.5)
+            ax.bar_label(bars, labels=[f"{a:.2f}" for a in v], padding=1, fontsize=6)
+        ax.set_ylim(0, top * 1.3)  # room for the value labels and the legend
+        ax.set_ylabel(f"{metric} error (m)")
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].legend(loc="upper center", fontsize=7, ncol=min(6, len(rows)))
+    axes[1].set_xticks(x, [f"{SITUATION_LABELS[s]}\n{result.situations[s]:,} points"
+                           for s in names])  # fmt: skip
+    lines = "\n".join(_short(t, 120) for t in title.splitlines())
+    fig.suptitle(f"median (top) and p95 (bottom) per situation, lower is better; "
+                 f"{TUNING_TEXT[result.tuning]}\n{lines}", fontsize=10)  # fmt: skip
+    return fig
 
 
 def _short(text: str, width: int = 90) -> str:

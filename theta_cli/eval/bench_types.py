@@ -16,15 +16,23 @@ import numpy as np
 from theta_cli import flow
 from theta_cli.core.metrics import METRIC_NAMES, with_metric_fields
 
-#: The classic methods, in table order, and how the table names them.
-BASELINES = ("raw", "rts", "robust_rts", "savgol")
+#: How the tables name the classic methods. Which methods run is ``tuning.METHODS`` (in its
+#: order); one missing here is named by its key.
 BASELINE_LABELS = {"raw": "raw (noisy)", "rts": "RTS", "robust_rts": "robust RTS",
-                   "savgol": "Savitzky-Golay"}  # fmt: skip
-#: The baselines theta is compared with: the best of them on each metric (raw is not a method).
-COMPARED = ("rts", "robust_rts", "savgol")
+                   "adaptive_rts": "adaptive RTS", "savgol": "Savitzky-Golay"}  # fmt: skip
+
+
+def baseline_label(method: str) -> str:
+    """The table name of a classic method (its key when it has none yet)."""
+    return BASELINE_LABELS.get(method, method.replace("_", " "))
+
+
+#: How a table says which tuning its baselines had (``BenchResult.tuning``).
+TUNING_TEXT = {"pooled": "baselines tuned on the pooled val split",
+               "per_class": "baselines tuned per class"}  # fmt: skip
 #: The metrics theta's gain over the best baseline is given on.
 GAIN_METRICS = ("median", "p95")
-CHART_NAMES = ("bench-cdf.png", "bench-bars.png", "bench-example.png")
+CHART_NAMES = ("bench-cdf.png", "bench-bars.png", "bench-example.png", "bench-situations.png")
 
 
 @dataclass
@@ -45,8 +53,11 @@ class BenchRequest:
     record: bool = True  # append to each run's bench.csv
     charts: bool = True
     symmetries: int = 1  # 8: theta runs with the test-time ensemble (infer.runner)
+    stitch: str = "independent"  # how theta denoises a series' chunks together (infer.stitch)
+    prepass: bool = True  # theta replaces gross outliers first, as denoise does (infer.prepass)
     models_dir: Path | None = None  # where models named by run are looked for (None: default)
     builtin: bool = True  # also bench the built-in default model (when it is installed)
+    tune_per_class: bool = False  # tune (and apply) every baseline per travel class
 
 
 @dataclass
@@ -55,7 +66,7 @@ class MethodRow:
     """One row of the table: a baseline, or one model at one step count. The metric fields
     (mean, median, p95, rmse, max, gsdc: ``core.metrics``) follow ``points``."""
 
-    method: str  # raw, rts, robust_rts, savgol, theta
+    method: str  # a tuning.METHODS name (raw, rts, ...) or theta
     label: str
     params: dict[str, Any]
     points: int
@@ -64,6 +75,7 @@ class MethodRow:
     model: str | None = None
     steps: int | None = None
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_situation: dict[str, dict[str, float]] = field(default_factory=dict)  # situations.py
     median_gain_pct: float | None = None  # theta rows: vs the best baseline's median
     p95_gain_pct: float | None = None
     errors: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
@@ -73,9 +85,15 @@ class MethodRow:
     def is_theta(self) -> bool:
         return self.method == "theta"
 
+    @property
+    def is_compared(self) -> bool:
+        """A baseline theta is compared with (raw is the input, not a method)."""
+        return self.method not in ("theta", "raw")
+
     def as_dict(self) -> dict[str, Any]:
         keys = ("method", "label", "model", "steps", "params", "points", *METRIC_NAMES, "seconds",
-                "points_per_s", "median_gain_pct", "p95_gain_pct", "per_class")  # fmt: skip
+                "points_per_s", "median_gain_pct", "p95_gain_pct", "per_class",
+                "per_situation")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
 
@@ -89,6 +107,11 @@ class Gain:
     baseline: str
     baseline_value: float
     pct: float  # (baseline - theta) / baseline * 100: positive when theta is better
+    # The 90% bootstrap interval of pct over whole agents (``bootstrap``), and what it says.
+    low: float | None = None
+    high: float | None = None
+    resamples: int = 0
+    verdict: str = "level"  # better, worse, or level: the interval includes 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -103,13 +126,18 @@ class BenchResult:
     dropped_rows: int
     device: str
     criterion: str
-    tuned: dict[str, dict[str, Any]]  # method -> params, score, seconds, evaluated
+    # method -> params, score, seconds, evaluated; tuned per class: method -> seconds,
+    # evaluated, and per_class: class -> params, score, seconds, evaluated
+    tuned: dict[str, dict[str, Any]]
     rows: list[MethodRow]
     gains: dict[str, Gain]  # "median", "p95"
     class_gains: dict[str, dict[str, Gain]]  # class -> metric -> Gain
     classes: list[str]
     models: list[dict[str, Any]]
     timings: dict[str, float]
+    tuning: str = "pooled"  # or "per_class": see TUNING_TEXT
+    situations: dict[str, int] = field(default_factory=dict)  # situation -> points
+    situation_gains: dict[str, dict[str, Gain]] = field(default_factory=dict)
     charts: list[Path] = field(default_factory=list)
     bench_csv: list[Path] = field(default_factory=list)
 
@@ -122,6 +150,8 @@ class BenchResult:
             "dropped_rows": self.dropped_rows,
             "device": self.device,
             "criterion": self.criterion,
+            "tuning": self.tuning,
+            "tuning_text": TUNING_TEXT[self.tuning],
             "models": self.models,
             "tuned": self.tuned,
             "rows": [r.as_dict() for r in self.rows],
@@ -129,6 +159,9 @@ class BenchResult:
             "classes": self.classes,
             "class_gains": {c: {k: g.as_dict() for k, g in gs.items()}
                             for c, gs in self.class_gains.items()},  # fmt: skip
+            "situations": self.situations,
+            "situation_gains": {s: {k: g.as_dict() for k, g in gs.items()}
+                                for s, gs in self.situation_gains.items()},  # fmt: skip
             "timings": self.timings,
             "charts": [str(p) for p in self.charts],
             "bench_csv": [str(p) for p in self.bench_csv],

@@ -5,7 +5,12 @@ its best, minimising a criterion of the pooled per-point errors (default: the GS
 Grids (values rounded to 3 significant digits, so the reported parameters are the ones scored):
     rts         q in 1e-3..1e2 m²/s³ (half decades) x r in 1..32 m (octaves)
     robust_rts  the same x gate in 0.9, 0.99, 0.999, 0.9999 (as 1 - p, decades)
-    savgol      odd windows 5..121 points x order 1..4
+    adaptive_rts r in 1..32 m x gate as robust_rts; q is no parameter: the smoother picks it
+                per track from ``adaptive.Q_CANDIDATES`` (1e-3..1e2, quarter decades)
+    savgol      windows 5..121 SECONDS x order 1..4; the filter runs on an even time grid (1 s,
+                or the track's median step when shorter, see ``savgol``), so on 1 Hz tracks a
+                window of w seconds is the classic w points, and on sparser or irregular ones
+                it still spans w seconds
 The refinement evaluates every continuous parameter at the best value and its geometric
 half-steps either side (so a best on the grid's edge still gets half a step beyond it), and the
 window at the odd geometric midpoints to its grid neighbours with the order at +-1.
@@ -29,20 +34,21 @@ import numpy as np
 
 from theta_cli.core.errors import ThetaError
 from theta_cli.eval.baselines import raw
-from theta_cli.eval.kalman import CELL_BUDGET, Padded, gate_threshold, groups, smooth_padded
 from theta_cli.eval.savgol import savgol_smooth
 from theta_cli.eval.trajectory import Criterion, Track, get_criterion, track_errors
+from theta_cli.smooth.adaptive import adaptive_padded
+from theta_cli.smooth.kalman import CELL_BUDGET, Padded, gate_threshold, groups, smooth_padded
 
 Q_GRID = tuple(10.0 ** (k / 2) for k in range(-6, 5))  # 1e-3 .. 1e2
 R_GRID = tuple(2.0**k for k in range(6))  # 1 .. 32
 GATE_TAIL_GRID = (1e-1, 1e-2, 1e-3, 1e-4)  # 1 - gate probability
-WINDOW_GRID = (5, 7, 9, 11, 15, 21, 31, 45, 61, 91, 121)
+WINDOW_GRID = (5, 7, 9, 11, 15, 21, 31, 45, 61, 91, 121)  # seconds
 ORDER_GRID = (1, 2, 3, 4)
 
 ERROR_BUDGET = 8_000_000
 """Most per-point errors (points x parameter sets) held at once while scoring a grid, 64 MB."""
 
-METHODS = ("raw", "rts", "robust_rts", "savgol")
+METHODS = ("raw", "rts", "robust_rts", "adaptive_rts", "savgol")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ def tune_all(
         "raw": tune_raw,
         "rts": tune_rts,
         "robust_rts": tune_robust_rts,
+        "adaptive_rts": tune_adaptive_rts,
         "savgol": tune_savgol,
     }
     unknown = [m for m in methods if m not in tuners]
@@ -96,6 +103,13 @@ def tune_robust_rts(val: Sequence[Track], criterion: str | Criterion = "gsdc") -
     """(q, r, gate) of the gated RTS smoother; here r matters on its own: it sets the gate."""
     axes = {"q": Q_GRID, "r": R_GRID, "gate_tail": GATE_TAIL_GRID}
     return _tune_kalman("robust_rts", val, criterion, axes)
+
+
+def tune_adaptive_rts(val: Sequence[Track], criterion: str | Criterion = "gsdc") -> Tuned:
+    """(r, gate) of adaptive RTS; q is not tuned but chosen per track by the smoother itself
+    (from ``adaptive.Q_CANDIDATES``), so only the noise level and the outlier test are."""
+    axes = {"r": R_GRID, "gate_tail": GATE_TAIL_GRID}
+    return _tune_kalman("adaptive_rts", val, criterion, axes)
 
 
 def tune_savgol(val: Sequence[Track], criterion: str | Criterion = "gsdc") -> Tuned:
@@ -155,10 +169,13 @@ def _tune_kalman(
     names = list(axes)
     scored: dict[tuple[float, ...], float] = {}
 
+    smoother = _adaptive_sets if method == "adaptive_rts" else _kalman_sets
+
     def run(sets: Iterable[tuple[float, ...]]) -> None:
         todo = sorted({tuple(_sig3(v) for v in s) for s in sets} - scored.keys())
         if todo:
-            scored.update(zip(todo, _kalman_scores(val, np.array(todo), crit), strict=True))
+            scores = _kalman_scores(val, np.array(todo), crit, smoother)
+            scored.update(zip(todo, scores, strict=True))
 
     run(itertools.product(*axes.values()))
     best = min(scored, key=scored.__getitem__)
@@ -178,15 +195,31 @@ def _tune_kalman(
     return Tuned(method, params(best), score, name, len(scored), seconds, grid)
 
 
-def _kalman_scores(val: Sequence[Track], sets: np.ndarray, crit: Criterion) -> np.ndarray:
-    """Criterion of each parameter set, rows (q, r) or (q, r, gate_tail), on all ``val``.
+def _kalman_sets(batch: Padded, sets: np.ndarray) -> np.ndarray:
+    """Positions [T, 2, P, B] of (robust) RTS for parameter rows (q, r) or (q, r, gate_tail)."""
+    gate = gate_threshold(1.0 - sets[:, 2:3]) if sets.shape[1] == 3 else None
+    return smooth_padded(batch, sets[:, 0:1], sets[:, 1:2], gate).pos
+
+
+def _adaptive_sets(batch: Padded, sets: np.ndarray) -> np.ndarray:
+    """Positions [T, 2, P, B] of adaptive RTS for parameter rows (r, gate_tail)."""
+    return adaptive_padded(batch, sets[:, 0:1], gate_threshold(1.0 - sets[:, 1:2])).pos
+
+
+def _kalman_scores(
+    val: Sequence[Track],
+    sets: np.ndarray,
+    crit: Criterion,
+    smoother: Callable[[Padded, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Criterion of each parameter set (a row of ``sets``, as ``smoother`` takes them) on all
+    ``val``.
 
     Parameter sets go in blocks whose pooled errors fit ERROR_BUDGET; within a block each
     length group of tracks runs as many sets per recursion as CELL_BUDGET allows, so short
     groups take a whole block at once and the per-step Python cost is paid as few times as
     memory permits.
     """
-    gated = sets.shape[1] == 3
     batches = []
     for idx in groups([len(tr) for tr in val]):
         sub = [val[i] for i in idx]
@@ -207,8 +240,7 @@ def _kalman_scores(val: Sequence[Track], sets: np.ndarray, crit: Criterion) -> n
             n = int(batch.lengths.sum())
             for at in range(0, len(chunk), per_run):
                 run = chunk[at : at + per_run]
-                gate = gate_threshold(1.0 - run[:, 2:3]) if gated else None
-                d = smooth_padded(batch, run[:, 0:1], run[:, 1:2], gate).pos - clean[:, :, None]
+                d = smoother(batch, run) - clean[:, :, None]
                 e = np.hypot(d[:, 0], d[:, 1])  # [T, P, B]
                 pooled[at : at + len(run), col : col + n] = np.moveaxis(e, 1, 0)[:, batch.mask]
             col += n

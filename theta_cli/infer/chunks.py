@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theta_cli.core.layout import BYTE
+from theta_cli.infer.stitch import Links
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,16 @@ class ChunkPlan:
     index: np.ndarray  # int64 [C, K]
     point_chunk: np.ndarray  # int64 [N]
     point_pos: np.ndarray  # int64 [N]
+    level: np.ndarray  # int64 [C]: each chunk's index within its series (0: the first)
 
     @property
     def n_chunks(self) -> int:
         return int(self.index.shape[0])
+
+    def links(self, k: int, q1: int, q2: int) -> Links:
+        """Which chunk precedes which, for DF/BF stitching (``infer.stitch``)."""
+        prev = np.where(self.level > 0, np.arange(self.n_chunks) - 1, -1)
+        return Links(prev=prev, level=self.level, head=BYTE * q1, stride=payload(k, q1, q2))
 
     def stitch(self, values: np.ndarray) -> np.ndarray:
         """Per-point values [N, ...] from per-chunk values [C, K, ...]."""
@@ -83,4 +90,5 @@ def plan_chunks(lengths: np.ndarray, k: int, q1: int, q2: int) -> ChunkPlan:
         index=index,
         point_chunk=first_chunk[series_of_point] + jp,
         point_pos=q - jp * stride,
+        level=j,
     )

@@ -50,6 +50,7 @@ class FileSummary:
     seconds: float
     moved: int = 0  # points denoised (the rest passed through unchanged)
     short_segments: int = 0  # segments under MIN_SEGMENT_FIXES fixes, passed through whole
+    outliers_replaced: int = 0  # fixes the outlier pre-pass replaced before the model
     error: str | None = None  # why this file was not denoised or written (None: written)
     note: str | None = None  # e.g. nothing denoised because the fixes are too far apart
 
@@ -198,6 +199,9 @@ def denoise_files(
         summary.note = _sparse_note(tf, res, settings.gap_s)
         summaries.append(summary)
         _warn_passed(job, res)
+        if res.outliers:
+            log.info(f"{job.input.name}: {res.outliers} fix(es) taken as outliers and replaced "
+                     "by adaptive RTS's position before the model (--no-outlier-prepass: off)")
         if res.resampled:
             log.info(f"{job.input.name}: {res.resampled} segment(s) brought to the model's "
                      f"{settings.fix_interval_s:g} s fix interval by their timestamps")
@@ -261,6 +265,7 @@ def _summary(job: Job, n_tracks: int, res: PointsResult, seconds: float) -> File
         seconds=seconds,
         moved=int(res.out.changed.sum()),
         short_segments=res.plan.short_segments,
+        outliers_replaced=res.outliers,
     )
 
 
@@ -297,9 +302,12 @@ def denoise_with_model(
     loaded = load_model(request.model, request.models_dir)
     settings = options.settings(loaded, dev)
     ensemble = f", ensemble of {options.symmetries} symmetries" if options.symmetries > 1 else ""
+    steps_note = " (the model's best_steps)" if options.steps is None and getattr(
+        loaded.config, "best_steps", None) else ""
     logs.get_logger().info(
         f"model: {loaded.description} (K={settings.K}, Q1={settings.Q1}, Q2={settings.Q2}, "
-        f"fix interval {settings.fix_interval_s:g} s); {options.steps} Euler step(s){ensemble} "
+        f"fix interval {settings.fix_interval_s:g} s); {settings.steps} Euler step(s){steps_note}"
+        f"{ensemble} "
         f"on {dev}"
     )
     return denoise_files(request.jobs, loaded.model, settings, request.columns, progress,

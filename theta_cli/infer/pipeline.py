@@ -1,6 +1,7 @@
 """The denoise pipeline on points, for several files at once (``engine`` reads and writes them):
 
     segments   per track: time order, gaps, pass-through rules       (segments.py)
+    pre-pass   gross outliers replaced by adaptive RTS's position     (prepass.py)
     rate       segments at the model's fix interval are used as they are; steps of whole
                intervals get points filled in; others are interpolated onto a grid at that
                interval                                               (resample.py)
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer import chunks, resample
+from theta_cli.infer import chunks, prepass, resample
 from theta_cli.infer.request import DenoiseSettings
 from theta_cli.infer.runner import FlowRunner, Progress
 from theta_cli.infer.segments import SegmentPlan, plan_segments
@@ -40,6 +41,7 @@ class PointsResult:
     plan: SegmentPlan
     moved: np.ndarray  # float64 [N]: metres each point moved; NaN where it passed through
     resampled: int  # segments brought to the model's interval (filled in or resampled)
+    outliers: int = 0  # fixes the pre-pass replaced before the model saw them
 
 
 @dataclass
@@ -146,6 +148,12 @@ def denoise_points(
     clock = _Clock(timings)
     names = list(names) if names is not None else [f"input {i + 1}" for i in range(len(files))]
     plans = [plan_segments(p, settings.gap_s) for p in files]
+    originals = list(files)
+    replaced = [np.zeros(0, dtype=np.int64)] * len(files)
+    if settings.prepass:
+        done = [prepass.replace_outliers(p, plan) for p, plan in zip(files, plans, strict=True)]
+        files, replaced = [d[0] for d in done], [d[1] for d in done]
+        clock.lap("pre-pass")
     series = [_split_by_rate(p, plan, settings, name)
               for p, plan, name in zip(files, plans, names, strict=True)]  # fmt: skip
     s_lat, s_lon, lengths = _concat_series(files, series)
@@ -154,7 +162,9 @@ def denoise_points(
 
     x, lat0, lon0 = enu.chunk_enu(s_lat, s_lon, cplan.index)
     clock.lap("enu")
-    d = runner.displacement(x, progress) if cplan.n_chunks else np.zeros_like(x)
+    links = cplan.links(settings.K, settings.Q1, settings.Q2)
+    d = (runner.displacement(x, progress, links, settings.stitch) if cplan.n_chunks
+         else np.zeros_like(x))  # fmt: skip
     clock.lap("flow")
 
     chunked = _Chunked(s_lat, s_lon, lengths, cplan, x, lat0, lon0, d)
@@ -162,6 +172,11 @@ def denoise_points(
     _check_finite(runner, moved)
     clock.lap("stitch")
     results = _per_file(files, series, plans, moved)
+    for res, p, idx in zip(results, originals, replaced, strict=True):
+        if idx.size:  # a replaced fix moved from where the file had it, not from its stand-in
+            d = to_enu(res.out.lat[idx], res.out.lon[idx], p.lat[idx], p.lon[idx])
+            res.moved[idx] = np.hypot(d[:, 0], d[:, 1])
+            res.outliers = len(idx)
     clock.lap("stitch")
     return results
 

@@ -26,12 +26,13 @@ from theta_cli.core.layout import BYTE, check_buckles
 from theta_cli.infer.outputs import Job
 from theta_cli.infer.runner import ENSEMBLES
 from theta_cli.infer.segments import default_max_gap
+from theta_cli.infer.stitch import DEFAULT_STITCH, STITCHES
 from theta_cli.tracks.table import ColumnNames
 
 
 def check_options(
     steps: int, batch_size: int, max_gap_s: float | None, q1: int | None, q2: int | None,
-    symmetries: int,
+    symmetries: int, stitch: str = "independent",
 ) -> None:
     """Refuse run options that cannot denoise, naming the option: the one check of them
     (``DenoiseOptions`` on construction, ``DenoiseSettings.validate``)."""
@@ -48,6 +49,15 @@ def check_options(
         raise ThetaError(
             f"--symmetries {symmetries}: expected one of {', '.join(map(str, ENSEMBLES))}"
         )
+    if stitch not in STITCHES:
+        raise ThetaError(f"--stitch {stitch}: expected one of {', '.join(STITCHES)}")
+
+
+def model_steps(cfg: Any) -> int:
+    """The Euler steps a model is run at when --steps is not given: its config's
+    ``best_steps`` (chosen by benching it), else ``flow.DEFAULT_STEPS``."""
+    best = getattr(cfg, "best_steps", None)
+    return int(best) if best else flow.DEFAULT_STEPS
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,8 @@ class DenoiseSettings:
     device: str = "cpu"
     max_gap_s: float | None = None  # None: default_max_gap(fix_interval_s)
     symmetries: int = 1  # 8: the test-time ensemble over rotations and reflections (runner)
+    stitch: str = DEFAULT_STITCH  # how chunks of one series are denoised together (stitch.py)
+    prepass: bool = True  # outliers replaced by adaptive RTS's position first (prepass.py)
 
     @property
     def gap_s(self) -> float:
@@ -74,7 +86,7 @@ class DenoiseSettings:
         """Refuse settings that cannot denoise, naming the option: settings made by hand (a
         benchmark, a test); ``DenoiseOptions.settings`` makes them checked."""
         check_options(self.steps, self.batch_size, self.max_gap_s, self.Q1, self.Q2,
-                      self.symmetries)  # fmt: skip
+                      self.symmetries, self.stitch)  # fmt: skip
         self.check_model()
 
     def check_model(self) -> None:
@@ -98,17 +110,20 @@ class DenoiseOptions:
     """How to run a model, as asked; None means the model's own buckles, the default max gap
     (``segments.default_max_gap``) and the best device. Checked on construction."""
 
-    steps: int = flow.DEFAULT_STEPS
+    steps: int | None = None  # None: the model's best_steps, else flow.DEFAULT_STEPS
     batch_size: int = 256
     device: str | None = None
     max_gap_s: float | None = None
     q1: int | None = None
     q2: int | None = None
     symmetries: int = 1  # 8: the test-time ensemble over rotations and reflections (runner)
+    stitch: str = DEFAULT_STITCH
+    prepass: bool = True
 
     def __post_init__(self) -> None:
-        check_options(self.steps, self.batch_size, self.max_gap_s, self.q1, self.q2,
-                      self.symmetries)  # fmt: skip
+        steps = 1 if self.steps is None else self.steps  # None: the model's, checked there
+        check_options(steps, self.batch_size, self.max_gap_s, self.q1, self.q2, self.symmetries,
+                      self.stitch)  # fmt: skip
 
     def settings(self, loaded: Any, device: str) -> DenoiseSettings:
         """These options for ``loaded`` (an ``artifact.load.LoadedModel``) on ``device`` (already
@@ -119,11 +134,13 @@ class DenoiseOptions:
             Q1=cfg.Q1 if self.q1 is None else self.q1,
             Q2=cfg.Q2 if self.q2 is None else self.q2,
             fix_interval_s=float(loaded.fix_interval_s),
-            steps=self.steps,
+            steps=self.steps if self.steps is not None else model_steps(cfg),
             batch_size=self.batch_size,
             device=device,
             max_gap_s=self.max_gap_s,
             symmetries=self.symmetries,
+            stitch=self.stitch,
+            prepass=self.prepass,
         )
         settings.check_model()
         return settings

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theta_cli import flow
+from theta_cli.infer import stitch as stitching
 
 Progress = Callable[[int, int], None]
 
@@ -54,17 +55,28 @@ class FlowRunner:
     forward_seconds: float = 0.0
     chunks: int = 0
 
-    def displacement(self, x: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+    def displacement(
+        self, x: np.ndarray, progress: Progress | None = None,
+        links: stitching.Links | None = None, stitch: str = "independent",
+    ) -> np.ndarray:
         """The flow's output minus its input, [C, K, 2] float64 metres (averaged over the
-        ensemble's transforms when ``symmetries`` is 8)."""
+        ensemble's transforms when ``symmetries`` is 8). ``stitch`` "df" or "bf" denoises the
+        chunks of a series together (``infer.stitch``) and needs their ``links``."""
+        stitching.check_stitch(stitch)
+        if stitch != "independent":
+            if links is None:
+                raise ValueError(f"stitch {stitch!r} needs the chunks' links")
+            run = lambda xs, prog: self._stitched(xs, prog, links, stitch)  # noqa: E731
+        else:
+            run = self._displacement
         if self.symmetries == 1:
-            return self._displacement(x, progress)
+            return run(x, progress)
         if self.symmetries not in ENSEMBLES:
             raise ValueError(f"symmetries={self.symmetries}: expected one of {ENSEMBLES}")
         total = np.zeros(x.shape, dtype=np.float64)
         for i, r in enumerate(SYMMETRIES):
             # R is orthogonal: back to the chunk's frame with R transposed.
-            d = self._displacement(x.astype(np.float32) @ r, None)
+            d = run(x.astype(np.float32) @ r, None)
             total += d @ r.T.astype(np.float64)
             if progress is not None:
                 progress((i + 1) * len(x), len(SYMMETRIES) * len(x))
@@ -97,3 +109,36 @@ class FlowRunner:
                 if progress is not None:
                     progress(min(lo + self.batch_size, total), total)
         return out
+
+    def _stitched(
+        self, x: np.ndarray, progress: Progress | None, links: stitching.Links, stitch: str
+    ) -> np.ndarray:
+        """DF or BF: every chunk on the device at once, the model in batches."""
+        import torch
+
+        model = self.model
+        if isinstance(model, torch.nn.Module):
+            model = model.to(self.device).eval()
+        sync = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+        self.chunks += len(x)
+        calls = [0]
+
+        def velocity(xt: torch.Tensor, t: float) -> torch.Tensor:
+            v = torch.empty_like(xt)
+            for lo in range(0, len(xt), self.batch_size):
+                batch = xt[lo : lo + self.batch_size]
+                tt = torch.full((len(batch), 1), t, dtype=xt.dtype, device=xt.device)
+                start = time.perf_counter()
+                v[lo : lo + len(batch)] = model(batch, tt)
+                sync()
+                self.forward_seconds += time.perf_counter() - start
+            calls[0] += len(xt)
+            if progress is not None:
+                progress(min(calls[0] // self.steps, len(x)), len(x))
+            return v
+
+        with torch.inference_mode():
+            x1 = torch.from_numpy(x.astype(np.float32)).to(self.device)
+            run = stitching.depth_first if stitch == "df" else stitching.breadth_first
+            d = run(velocity, x1, links, self.steps)
+        return d.cpu().numpy().astype(np.float64)

@@ -14,7 +14,7 @@ counted, when it cannot be denoised:
                     would be a chunk of mostly padding (its last point repeated), with next to
                     no motion to denoise from, and cost as much as a full chunk: a file cut by
                     time gaps into hundreds of 2-point pieces took 25 s and 730 MB for nothing.
-                    The Savitzky-Golay baseline's default window is 9 fixes; a constant-velocity
+                    A smoothing window of 9 fixes is a common minimum; a constant-velocity
                     Kalman filter needs a few fixes just to settle. Such points keep the
                     receiver's coordinates.
 """

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.eval.trajectory import Track
+from theta_cli.smooth.series import Series
 
 V0_SIGMA = 30.0
 """Prior std of the initial velocity, m/s: wide enough for a car, so the first fixes decide."""
@@ -65,7 +65,7 @@ class Padded:
     lengths: np.ndarray
 
     @classmethod
-    def of(cls, tracks: Sequence[Track]) -> Padded:
+    def of(cls, tracks: Sequence[Series]) -> Padded:
         lengths = np.array([len(tr) for tr in tracks], dtype=np.int64)
         steps = int(lengths.max(initial=0))
         z = np.zeros((steps, 2, len(tracks)))
@@ -109,6 +109,18 @@ class Smoothed:
     accepted: np.ndarray  # [T, *S] bool: the fix was used (False on padding and when gated)
 
 
+def predict(x, v, a, b, c, dt, q_):  # noqa: ANN001, ANN201 (arrays of the caller's shapes)
+    """One constant-velocity prediction over ``dt``: the position moves by dt·v, and the per-axis
+    covariance [[a, b], [b, c]] (position, cross, velocity) grows by F P F' + Q with the white
+    acceleration density ``q_``. The velocity itself is unchanged."""
+    x = x + dt * v
+    qdt = q_ * dt
+    a = a + dt * (2.0 * b + dt * c) + qdt * dt * dt / 3.0
+    b = b + dt * c + qdt * dt / 2.0
+    c = c + qdt
+    return x, a, b, c
+
+
 def smooth_padded(
     batch: Padded,
     q: float | np.ndarray,
@@ -118,13 +130,16 @@ def smooth_padded(
     max_rejects: int = MAX_REJECTS,
     v0_sigma: float = V0_SIGMA,
     with_std: bool = False,
+    skip: np.ndarray | None = None,
 ) -> Smoothed:
     """Forward filter + RTS backward pass over a padded batch.
 
     ``q`` (m²/s³), ``r`` (m) and ``gate`` (a chi-square threshold on the squared Mahalanobis
     distance of the innovation, see :func:`gate_threshold`; None = no gating) broadcast against
     the track axis [B]. A gated fix is dropped, and after ``max_rejects`` gated fixes in a row
-    fixes are taken again until one passes: see :func:`robust_rts_smooth`.
+    fixes are taken again until one passes: see :func:`robust_rts_smooth`. ``skip`` (bool,
+    broadcasting against [T, *params, B]) marks fixes known to be outliers: they are not used,
+    like a gated fix, but their steps still count as real ones (``adaptive`` marks them).
     """
     # A numerical kernel, kept as one function (over the 80-line limit) on purpose: the forward
     # and backward passes share a dozen vectorised [steps, *params, tracks] state arrays (means,
@@ -143,6 +158,7 @@ def smooth_padded(
     z = batch.z.reshape((steps, 2, *lead, n_tracks))
     dt_all = batch.dt.reshape((steps, *lead, n_tracks))
     mask = batch.mask.reshape((steps, *lead, n_tracks))
+    use = mask if skip is None else mask & ~np.asarray(skip, dtype=bool)
 
     # Stored for the backward pass: filtered means and covariances, and each step's predicted
     # covariance (the smoother's gain needs its inverse).
@@ -161,25 +177,20 @@ def smooth_padded(
     c = np.full(shape, v0_sigma * v0_sigma)
     qa[0], qb[0], qc[0] = a, b, c
     pos[0], vel[0], pa[0], pb[0], pc[0] = x, v, a, b, c
-    accepted[0] = mask[0]
+    accepted[0] = mask[0]  # the start: taken even where skip marks it (there is no prior)
     run = np.zeros(shape, dtype=np.int64)  # consecutive gated fixes, per track and parameter set
     for k in range(1, steps):
         dt = dt_all[k]
-        # Predict.
-        x = x + dt * v
-        qdt = q_ * dt
-        a = a + dt * (2.0 * b + dt * c) + qdt * dt * dt / 3.0
-        b = b + dt * c + qdt * dt / 2.0
-        c = c + qdt
+        x, a, b, c = predict(x, v, a, b, c, dt, q_)
         qa[k], qb[k], qc[k] = a, b, c
         # Update with the fix, unless it is padding or fails the gate. S = (a + r²) I.
         s = a + r2
         y = z[k] - x
-        ok = np.broadcast_to(mask[k], shape)
+        ok = np.broadcast_to(use[k], shape)
         if g_ is not None:
             passed = y[0] * y[0] + y[1] * y[1] <= g_ * s
             ok = ok & (passed | (run >= max_rejects))
-            run = np.where(mask[k] & ~passed, run + 1, np.where(passed, 0, run))
+            run = np.where(use[k] & ~passed, run + 1, np.where(passed, 0, run))
         k0 = np.where(ok, a / s, 0.0)
         k1 = np.where(ok, b / s, 0.0)
         x = x + k0 * y
@@ -224,7 +235,7 @@ def smooth_padded(
 
 
 def _apply(
-    tracks: Sequence[Track],
+    tracks: Sequence[Series],
     q: float,
     r: float,
     gate: float | None,
@@ -241,7 +252,7 @@ def _apply(
 
 
 def rts_smooth(
-    tracks: Sequence[Track], q: float = 1.0, r: float = 5.0, *, budget: int = CELL_BUDGET
+    tracks: Sequence[Series], q: float = 1.0, r: float = 5.0, *, budget: int = CELL_BUDGET
 ) -> list[np.ndarray]:
     """Constant-velocity RTS smoother: one [n, 2] ENU estimate per track.
 
@@ -251,7 +262,7 @@ def rts_smooth(
 
 
 def robust_rts_smooth(
-    tracks: Sequence[Track],
+    tracks: Sequence[Series],
     q: float = 1.0,
     r: float = 5.0,
     gate: float = 0.99,
