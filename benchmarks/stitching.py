@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 SCORE_SEED = 99
-STITCHES = ("independent", "df", "bf")
 
 
 def chunk_positions(scored, settings) -> np.ndarray:
@@ -55,6 +54,7 @@ def main() -> None:
     from theta_cli.infer.pipeline import denoise_points
     from theta_cli.infer.request import DenoiseSettings
     from theta_cli.infer.runner import FlowRunner
+    from theta_cli.infer.stitch import STITCHES
 
     loaded = load_model(args.model)
     cfg = loaded.config

@@ -20,43 +20,23 @@ import time
 from pathlib import Path
 
 import torch
+from loop_overhead import TimedRecipe as LoopTimedRecipe
 from loop_overhead import make_dataset  # the same fabricated epoch files
 
 from theta_cli.core import logs
 from theta_cli.core.config import apply_overrides, load_train_config
 from theta_cli.engine.plan import NewRequest, config_solver
-from theta_cli.engine.recipe import TrainingRecipe
 
 RECIPE = Path(__file__).resolve().parents[1] / "examples" / "cpu-small.json"
 
 
-class TimedRecipe(TrainingRecipe):
-    """The production recipe; checkpoints and epoch loads are timed, to be taken out."""
+class TimedRecipe(LoopTimedRecipe):
+    """loop_overhead's timed recipe (checkpoints and epoch loads timed, to be taken out), plus
+    the board's own time and one epoch's loop time."""
 
-    excluded_s = 0.0
     board_ckpt_s = 0.0  # the board's checkpoint writes (outside the loop time)
     board_loop_s = 0.0  # the board's writes at log boundaries (inside it)
     board_logs = 0
-
-    def save_checkpoint(self, epoch: int, step: int) -> None:
-        t0 = time.perf_counter()
-        try:
-            super().save_checkpoint(epoch, step)
-        finally:
-            self.excluded_s += time.perf_counter() - t0
-
-    def time_loads(self) -> None:
-        """Count the epoch file loads as excluded time too."""
-        loader = self.plan.loader
-        real_set = loader.set
-
-        def timed_set(epoch: int):  # noqa: ANN202
-            t0 = time.perf_counter()
-            out = real_set(epoch)
-            self.excluded_s += time.perf_counter() - t0
-            return out
-
-        loader.set = timed_set  # type: ignore[method-assign]
 
     def timed_epoch(self, epoch: int) -> float:
         """Seconds of the epoch's step loop (its checkpoint and file load left out)."""

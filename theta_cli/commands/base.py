@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from theta_cli.core.errors import EXIT_BAD_INPUT, guard
+from theta_cli.infer.stitch import DEFAULT_STITCH
 
 # The table-column options of every command that reads CSV/parquet tracks (the denoise readers):
 # `theta denoise` and `theta data pairs`.
@@ -22,6 +23,19 @@ TIME_COL = typer.Option(None, "--time-col", help="Time column (CSV/parquet).")
 TRACK_COL = typer.Option(
     None, "--track-col", help="Track id column (CSV/parquet) [default: detected, else one "
     "track per file].", show_default=False,
+)
+
+# How theta runs a model on a track, shared by `theta denoise` and `theta bench` (bench scores
+# exactly what denoise writes, so the two take the same options).
+OUTLIER_PREPASS = typer.Option(
+    True, "--outlier-prepass/--no-outlier-prepass", help="Replace gross outliers (multipath "
+    "bursts) by an adaptive Kalman smoother's position before the model sees the track.",
+)
+STITCH = typer.Option(
+    DEFAULT_STITCH, "--stitch", help="How the chunks of a long track are denoised together: "
+    "independent (each from the noisy input), df (each after the one before, its head held "
+    "at that one's denoised end) or bf (all chunks step together, heads from the chunk before "
+    "at the same noise level).",
 )
 
 #: click's UsageError, reached through typer's public ``BadParameter`` (one of its subclasses):

@@ -10,9 +10,9 @@ from pathlib import Path
 import typer
 
 from theta_cli import flow
+from theta_cli.commands import base
 from theta_cli.core import logs
 from theta_cli.core.layout import ckpt_label, resolve_run
-from theta_cli.infer.stitch import DEFAULT_STITCH
 
 _COMPARE_OUT = Path("theta-compare.png")
 
@@ -49,14 +49,8 @@ def bench(
         1, "--symmetries", help="8: theta averages over the 8 rotations/reflections of each "
         "chunk (as `theta denoise --symmetries 8`); 1: off.",
     ),
-    outlier_prepass: bool = typer.Option(
-        True, "--outlier-prepass/--no-outlier-prepass", help="Replace gross outliers (multipath "
-        "bursts) by an adaptive Kalman smoother's position before the model sees the track.",
-    ),
-    stitch: str = typer.Option(
-        DEFAULT_STITCH, "--stitch", help="How theta denoises the chunks of a long track "
-        "together: independent, df or bf (as `theta denoise --stitch`).",
-    ),
+    outlier_prepass: bool = base.OUTLIER_PREPASS,
+    stitch: str = base.STITCH,
     builtin: bool = typer.Option(
         True, "--builtin/--no-builtin", help="Also bench the built-in default model.",
     ),

@@ -16,7 +16,6 @@ import typer
 from theta_cli import flow
 from theta_cli.commands import base
 from theta_cli.core import logs
-from theta_cli.infer.stitch import DEFAULT_STITCH
 
 #: Show a progress bar from this many chunks on (smaller inputs finish before it would draw).
 PROGRESS_MIN_CHUNKS = 1024
@@ -73,16 +72,8 @@ def denoise(
         1, "--symmetries", help="8: average the model over the 8 rotations/reflections of each "
         "chunk (8x the time); 1: off.",
     ),
-    outlier_prepass: bool = typer.Option(
-        True, "--outlier-prepass/--no-outlier-prepass", help="Replace gross outliers (multipath "
-        "bursts) by an adaptive Kalman smoother's position before the model sees the track.",
-    ),
-    stitch: str = typer.Option(
-        DEFAULT_STITCH, "--stitch", help="How the chunks of a long track are denoised together: "
-        "independent (each from the noisy input), df (each after the one before, its head held "
-        "at that one's denoised end) or bf (all chunks step together, heads from the chunk before "
-        "at the same noise level).",
-    ),
+    outlier_prepass: bool = base.OUTLIER_PREPASS,
+    stitch: str = base.STITCH,
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON only."),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse a damaged FIT file (truncated, bad CRC, garbage) "

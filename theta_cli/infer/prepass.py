@@ -28,7 +28,7 @@ import numpy as np
 
 from theta_cli.infer.segments import SegmentPlan
 from theta_cli.smooth.adaptive import adaptive_padded
-from theta_cli.smooth.kalman import CELL_BUDGET, Padded, gate_threshold, groups
+from theta_cli.smooth.kalman import CELL_BUDGET, gate_threshold, smooth_groups
 from theta_cli.tracks.enu import from_enu, to_enu
 from theta_cli.tracks.points import Points
 
@@ -78,9 +78,7 @@ def _mark(series: list[_Piece], gate: float) -> list[tuple[np.ndarray, np.ndarra
     trusted (``_trusted``)."""
     out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(series)
     thr = float(gate_threshold(gate))
-    for group in groups([len(sr) for sr in series], BUDGET):
-        batch = Padded.of([series[g] for g in group])
-        res = adaptive_padded(batch, R_M, thr)
+    for group, batch, res in smooth_groups(series, BUDGET, lambda b: adaptive_padded(b, R_M, thr)):
         for j, (g, pos) in enumerate(zip(group, batch.unpad(res.pos), strict=True)):
             bad = ~res.accepted[: len(series[g]), j]
             if _trusted(series[g].xy, pos, bad):

@@ -82,13 +82,29 @@ class FlowRunner:
                 progress((i + 1) * len(x), len(SYMMETRIES) * len(x))
         return total / len(SYMMETRIES)
 
-    def _displacement(self, x: np.ndarray, progress: Progress | None) -> np.ndarray:
+    def _timed_model(self) -> Callable:
+        """The model on the device in eval mode, as a callable (x, t) -> v_hat that adds its
+        time (synchronised on CUDA) to ``forward_seconds``."""
         import torch
 
         model = self.model
         if isinstance(model, torch.nn.Module):
             model = model.to(self.device).eval()
         sync = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+
+        def forward(x, t):  # noqa: ANN001, ANN202 (tensors)
+            start = time.perf_counter()
+            v = model(x, t)
+            sync()
+            self.forward_seconds += time.perf_counter() - start
+            return v
+
+        return forward
+
+    def _displacement(self, x: np.ndarray, progress: Progress | None) -> np.ndarray:
+        import torch
+
+        model = self._timed_model()
         out = np.empty(x.shape, dtype=np.float64)
         total = len(x)
         self.chunks += total
@@ -98,11 +114,7 @@ class FlowRunner:
                 x1 = x1.to(self.device)
 
                 def velocity(d: torch.Tensor, t: torch.Tensor, x1: torch.Tensor = x1):
-                    start = time.perf_counter()
-                    v = model(x1 + d, t)
-                    sync()
-                    self.forward_seconds += time.perf_counter() - start
-                    return v
+                    return model(x1 + d, t)
 
                 d = flow.euler_denoise(velocity, torch.zeros_like(x1), self.steps)
                 out[lo : lo + len(x1)] = d.cpu().numpy()
@@ -116,10 +128,7 @@ class FlowRunner:
         """DF or BF: every chunk on the device at once, the model in batches."""
         import torch
 
-        model = self.model
-        if isinstance(model, torch.nn.Module):
-            model = model.to(self.device).eval()
-        sync = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+        model = self._timed_model()
         self.chunks += len(x)
         calls = [0]
 
@@ -128,10 +137,7 @@ class FlowRunner:
             for lo in range(0, len(xt), self.batch_size):
                 batch = xt[lo : lo + self.batch_size]
                 tt = torch.full((len(batch), 1), t, dtype=xt.dtype, device=xt.device)
-                start = time.perf_counter()
                 v[lo : lo + len(batch)] = model(batch, tt)
-                sync()
-                self.forward_seconds += time.perf_counter() - start
             calls[0] += len(xt)
             if progress is not None:
                 progress(min(calls[0] // self.steps, len(x)), len(x))

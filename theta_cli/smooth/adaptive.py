@@ -36,10 +36,11 @@ from theta_cli.smooth.kalman import (
     V0_SIGMA,
     Padded,
     Smoothed,
+    estimates,
     gate_threshold,
-    groups,
     predict,
     smooth_padded,
+    update,
 )
 from theta_cli.smooth.series import Series
 
@@ -68,13 +69,8 @@ def adaptive_rts_smooth(
     if refine < 0:
         raise ThetaError(f"adaptive rts: refine must be >= 0, got {refine}")
     thr = None if gate is None else float(gate_threshold(gate))
-    out: list[np.ndarray] = [np.empty((0, 2))] * len(tracks)
-    for idx in groups([len(tr) for tr in tracks], budget):
-        batch = Padded.of([tracks[i] for i in idx])
-        pos = adaptive_padded(batch, r, thr, q_grid=q_grid, refine=refine).pos
-        for i, est in zip(idx, batch.unpad(pos), strict=True):
-            out[i] = est
-    return out
+    return estimates(tracks, budget,
+                     lambda batch: adaptive_padded(batch, r, thr, q_grid=q_grid, refine=refine))
 
 
 def adaptive_padded(
@@ -177,11 +173,5 @@ def innovation_loglik(
             run = np.where(mask[k] & ~passed, run + 1, np.where(passed, 0, run))
             d2 = np.minimum(d2, g_)
         ll -= np.where(mask[k], np.log(s) + 0.5 * d2, 0.0)
-        k0 = np.where(ok, a / s, 0.0)
-        k1 = np.where(ok, b / s, 0.0)
-        x = x + k0 * y
-        v = v + k1 * y
-        c = c - k1 * b
-        b = b - k0 * b
-        a = a - k0 * a
+        x, v, a, b, c = update(x, v, a, b, c, y, s, ok)
     return ll

@@ -25,7 +25,7 @@ on every track of the batch at once (how ``tuning`` evaluates a grid).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +121,15 @@ def predict(x, v, a, b, c, dt, q_):  # noqa: ANN001, ANN201 (arrays of the calle
     return x, a, b, c
 
 
+def update(x, v, a, b, c, y, s, ok):  # noqa: ANN001, ANN201 (arrays of the caller's shapes)
+    """The measurement update with innovation ``y`` and its variance ``s`` = a + r² (per axis),
+    where ``ok`` (a fix is taken); elsewhere the state and covariance stay as predicted.
+    Returns x, v, a, b, c."""
+    k0 = np.where(ok, a / s, 0.0)
+    k1 = np.where(ok, b / s, 0.0)
+    return x + k0 * y, v + k1 * y, a - k0 * a, b - k0 * b, c - k1 * b
+
+
 def smooth_padded(
     batch: Padded,
     q: float | np.ndarray,
@@ -191,13 +200,7 @@ def smooth_padded(
             passed = y[0] * y[0] + y[1] * y[1] <= g_ * s
             ok = ok & (passed | (run >= max_rejects))
             run = np.where(use[k] & ~passed, run + 1, np.where(passed, 0, run))
-        k0 = np.where(ok, a / s, 0.0)
-        k1 = np.where(ok, b / s, 0.0)
-        x = x + k0 * y
-        v = v + k1 * y
-        c = c - k1 * b
-        b = b - k0 * b
-        a = a - k0 * a
+        x, v, a, b, c = update(x, v, a, b, c, y, s, ok)
         pos[k], vel[k], pa[k], pb[k], pc[k] = x, v, a, b, c
         accepted[k] = ok
 
@@ -234,6 +237,27 @@ def smooth_padded(
     return Smoothed(pos, std if with_std else None, accepted)
 
 
+def smooth_groups(
+    tracks: Sequence[Series], budget: int, run: Callable[[Padded], Smoothed]
+) -> Iterator[tuple[list[int], Padded, Smoothed]]:
+    """The tracks padded together in ``groups`` (within ``budget`` cells) and smoothed by
+    ``run``, one group at a time: (track indices, the padded batch, its result)."""
+    for idx in groups([len(tr) for tr in tracks], budget):
+        batch = Padded.of([tracks[i] for i in idx])
+        yield idx, batch, run(batch)
+
+
+def estimates(
+    tracks: Sequence[Series], budget: int, run: Callable[[Padded], Smoothed]
+) -> list[np.ndarray]:
+    """One [n, 2] estimate per track, in the order given, from ``smooth_groups``."""
+    out: list[np.ndarray] = [np.empty((0, 2))] * len(tracks)
+    for idx, batch, res in smooth_groups(tracks, budget, run):
+        for i, est in zip(idx, batch.unpad(res.pos), strict=True):
+            out[i] = est
+    return out
+
+
 def _apply(
     tracks: Sequence[Series],
     q: float,
@@ -242,13 +266,8 @@ def _apply(
     budget: int,
     max_rejects: int = MAX_REJECTS,
 ) -> list[np.ndarray]:
-    out: list[np.ndarray] = [np.empty((0, 2))] * len(tracks)
-    for idx in groups([len(tr) for tr in tracks], budget):
-        batch = Padded.of([tracks[i] for i in idx])
-        pos = smooth_padded(batch, q, r, gate, max_rejects=max_rejects).pos
-        for i, est in zip(idx, batch.unpad(pos), strict=True):
-            out[i] = est
-    return out
+    return estimates(tracks, budget,
+                     lambda batch: smooth_padded(batch, q, r, gate, max_rejects=max_rejects))
 
 
 def rts_smooth(
