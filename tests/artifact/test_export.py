@@ -48,6 +48,24 @@ def test_round_trip_outputs_equal(tmp_path: Path) -> None:
                            _outputs(_checkpoint_model(run.checkpoints()[0][2])))
 
 
+def test_ckpt_best_exports_the_lowest_acc_mean(tmp_path: Path) -> None:
+    # The middle checkpoint is best: neither the newest (the default) nor the oldest.
+    run = make_run(tmp_path / "models", acc=[9.0, 4.0, 7.0])
+    out = tmp_path / "exp"
+    res = invoke(tmp_path / "models", "export", run.name, "--ckpt", "best", "--out", str(out))
+    assert res.exit_code == 0, res.output + res.stderr
+    best = run.checkpoints()[1][2]
+    assert torch.equal(_outputs(model_const(out)), _outputs(_checkpoint_model(best)))
+
+
+def test_ckpt_best_refused_when_nothing_is_described(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "models", in_csv=[False, False, False])
+    res = invoke(tmp_path / "models", "export", run.name, "--ckpt", "best", "--out",
+                 str(tmp_path / "exp"))
+    assert res.exit_code != 0 and "--ckpt best" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "exp").exists()
+
+
 def test_run_name_exports_newest_and_refuses_overwrite(tmp_path: Path) -> None:
     run = make_run(tmp_path / "models")
     out = tmp_path / "exp"

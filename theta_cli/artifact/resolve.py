@@ -15,7 +15,7 @@ from theta_cli.core.layout import WEIGHTS_FILE, resolve_run
 
 def resolve_checkpoint(target: str, name: str | None, models_dir: Path | None = None) -> Path:
     """A checkpoint from a path, or from a run (a name under ``models_dir``, or a path) plus a
-    file name (default: the newest)."""
+    file name (default: the newest; ``best``: the run's best by acc_mean, ``artifact.best``)."""
     as_path = Path(target)
     if as_path.is_file():
         if name is not None:
@@ -29,12 +29,23 @@ def resolve_checkpoint(target: str, name: str | None, models_dir: Path | None = 
         if not found:
             raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
         return found[-1][2]
+    if name == BEST:
+        from theta_cli.artifact.best import best_checkpoint
+
+        best = best_checkpoint(run)
+        if best is None:
+            raise ThetaError(f"--ckpt best: {run.root} has no checkpoint that train_data.csv "
+                             "describes")  # fmt: skip
+        return best
     path = run.ckpt_dir / Path(name).name
     if not path.is_file():
         names = ", ".join(p.name for _, _, p in found) or "none"
         raise ThetaError(f"{path}: no such checkpoint (checkpoints: {names})")
     return path
 
+
+#: ``--ckpt best``: the run's best checkpoint (lowest acc_mean) instead of a file name.
+BEST = "best"
 
 #: The name of the model shipped inside the package (``theta_cli/builtin/default``), used
 #: when no model is given.

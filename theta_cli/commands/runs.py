@@ -32,7 +32,8 @@ def eval_bytes(
     ctx: typer.Context,
     target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
     ckpt: str | None = typer.Option(
-        None, "--ckpt", help="Checkpoint file name inside the run [default: the newest]."
+        None, "--ckpt", help="Checkpoint file name inside the run, or 'best' (the lowest "
+        "acc_mean, as `theta info` marks it) [default: the newest]."
     ),
     data: Path | None = typer.Option(
         None, "--data", help="Val directory or epoch file [default: the run's quick_val_path]."
@@ -254,7 +255,8 @@ def export(
     target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
     out: Path = typer.Option(..., "--out", help="Directory to write.", show_default=False),
     ckpt: str | None = typer.Option(
-        None, "--ckpt", help="Checkpoint file name inside the run [default: the newest]."
+        None, "--ckpt", help="Checkpoint file name inside the run, or 'best' (the lowest "
+        "acc_mean, as `theta info` marks it) [default: the newest]."
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing export in --out."),
     best_steps: int | None = typer.Option(
