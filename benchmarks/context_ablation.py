@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -37,36 +36,28 @@ K = 256
 R_FIXED, GATE_FIXED = 8.0, 0.99
 
 
-class _Series:
-    def __init__(self, t: np.ndarray, xy: np.ndarray) -> None:
-        self.t, self.xy = t, xy
-
-    def __len__(self) -> int:
-        return len(self.t)
-
-
 def make_set(seed: int, agents: int, noise: dict) -> dict[str, np.ndarray]:
     """Chunks [C, K, 2] of clean, noisy and adaptive-RTS positions (ENU about each chunk's first
     noisy fix), and each chunk's agent index."""
     from theta_cli.data.noise import NoiseModel
     from theta_cli.data.synth import SynthConfig, agent_draws
+    from theta_cli.eval.trajectory import Track
     from theta_cli.smooth.adaptive import adaptive_rts_smooth
 
     cfg = SynthConfig(agents=agents, files=1, seed=seed)
     model = NoiseModel(**noise)
-    series, cleans = [], []
+    tracks = []
     for i in range(agents):
         track, draw, _ = agent_draws(cfg, model, i)
         clean = np.c_[track.east, track.north]
-        series.append(_Series(track.times, clean + draw.total))
-        cleans.append(clean)
-    smoothed = adaptive_rts_smooth(series, R_FIXED, GATE_FIXED)
+        tracks.append(Track(str(i), track.times, clean + draw.total, clean))
+    smoothed = adaptive_rts_smooth(tracks, R_FIXED, GATE_FIXED)  # reads t and xy only
     out: dict[str, list] = {"x0": [], "x1": [], "s": [], "agent": []}
-    for i, (ser, clean, s) in enumerate(zip(series, cleans, smoothed, strict=True)):
+    for i, (ser, s) in enumerate(zip(tracks, smoothed, strict=True)):
         n = len(ser) // K * K
         for lo in range(0, n, K):
             origin = ser.xy[lo]
-            out["x0"].append(clean[lo : lo + K] - origin)
+            out["x0"].append(ser.clean[lo : lo + K] - origin)
             out["x1"].append(ser.xy[lo : lo + K] - origin)
             out["s"].append(s[lo : lo + K] - origin)
             out["agent"].append(i)
@@ -78,7 +69,7 @@ def build(arm: str):
     from torch import nn
 
     from theta_cli.model.archs import ThetaHybrid
-    from theta_cli.model.archs.layers import FEATURES_PER_COORD, point_features
+    from theta_cli.model.archs.layers import FEATURES_PER_COORD, V_SCALE_M, point_features
 
     class Context(ThetaHybrid):
         """The hybrid reading (X1, S): X0_hat = S - net, so v_hat = X1 - S + net."""
@@ -90,7 +81,7 @@ def build(arm: str):
         def forward(self, x, t, s):  # noqa: ANN001, ANN201
             c = self.time(t)
             h = self.stem(point_features(torch.cat([x, s], dim=-1)))
-            return (x - s) + self.head(self.trunk(h, c), c) * 10.0
+            return (x - s) + self.head(self.trunk(h, c), c) * V_SCALE_M
 
     torch.manual_seed(0)
     return Context() if arm == "context" else ThetaHybrid(2, 96, 4, K, 0.0)
@@ -102,6 +93,8 @@ def train(
     import torch
 
     from theta_cli.data.samples import huber_delta, point_magnitudes
+    from theta_cli.engine.schedule import lr_at
+    from theta_cli.flow import interpolate, per_point_error
 
     model = build(arm)
     ema = build(arm)
@@ -112,14 +105,6 @@ def train(
     v = x1 - x0
     delta = huber_delta(point_magnitudes(v.numpy()))["delta"]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-    warm, lo_lr = 200, 1e-5
-
-    def lr_at(i: int) -> float:
-        if i < warm:
-            return 1e-3 * (i + 1) / warm
-        p = (i - warm) / max(1, steps - warm)
-        return lo_lr + 0.5 * (1e-3 - lo_lr) * (1 + math.cos(math.pi * p))
-
     gen = torch.Generator().manual_seed(1)
     start = time.perf_counter()
     for i in range(steps):
@@ -128,12 +113,12 @@ def train(
             t = torch.rand(batch, 1, generator=gen)
         else:
             t = torch.ones(batch, 1)
-        xt = x0[idx] + t[:, :, None] * v[idx]
+        xt = interpolate(x0[idx], v[idx], t)
         pred = model(xt, t, s[idx]) if arm == "context" else model(xt, t)
-        err = (pred - v[idx]).norm(dim=-1)
+        err = per_point_error(pred, v[idx])
         loss = torch.nn.functional.huber_loss(err, torch.zeros_like(err), delta=delta)
         for g in opt.param_groups:
-            g["lr"] = lr_at(i)
+            g["lr"] = lr_at(i, 1e-3, 1e-5, 200, steps)  # default-model.json's schedule
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -174,6 +159,8 @@ def main() -> None:
     import quality as Q
     import torch
 
+    from theta_cli.eval.trajectory import enu_error
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--agents", type=int, default=400, help="training agents (3,600 fixes each)")
@@ -198,7 +185,7 @@ def main() -> None:
         agents = np.repeat(data["agent"], K)
 
         def err(est: np.ndarray, data: dict = data) -> np.ndarray:
-            return np.hypot(*(est - data["x0"]).reshape(-1, 2).T)
+            return enu_error(est, data["x0"]).ravel()
 
         base = err(data["s"])
         row = {"adaptive RTS (r 8, gate 0.99)": base}

@@ -12,6 +12,9 @@ from theta_cli.core import csvlog
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import WEIGHTS_FILE, resolve_run
 
+#: ``--ckpt best``: the run's best checkpoint (lowest acc_mean) instead of a file name.
+BEST = "best"
+
 
 def resolve_checkpoint(target: str, name: str | None, models_dir: Path | None = None) -> Path:
     """A checkpoint from a path, or from a run (a name under ``models_dir``, or a path) plus a
@@ -30,8 +33,6 @@ def resolve_checkpoint(target: str, name: str | None, models_dir: Path | None = 
             raise ThetaError(f"{run.ckpt_dir}: the run has no checkpoints")
         return found[-1][2]
     if name == BEST:
-        from theta_cli.artifact.best import best_checkpoint
-
         best = best_checkpoint(run)
         if best is None:
             raise ThetaError(f"--ckpt best: {run.root} has no checkpoint that train_data.csv "
@@ -43,9 +44,6 @@ def resolve_checkpoint(target: str, name: str | None, models_dir: Path | None = 
         raise ThetaError(f"{path}: no such checkpoint (checkpoints: {names})")
     return path
 
-
-#: ``--ckpt best``: the run's best checkpoint (lowest acc_mean) instead of a file name.
-BEST = "best"
 
 #: The name of the model shipped inside the package (``theta_cli/builtin/default``), used
 #: when no model is given.

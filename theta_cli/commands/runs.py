@@ -26,15 +26,14 @@ from theta_cli.runs.prune import DEFAULT_KEEP_BEST as PRUNE_KEEP_BEST
 from theta_cli.runs.prune import DEFAULT_KEEP_LAST as PRUNE_KEEP_LAST
 
 _TARGET_HELP = "A checkpoint file, or a run (name under --models-dir, or path) with --ckpt."
+_CKPT_HELP = ("Checkpoint file name inside the run, or 'best' (the lowest acc_mean, as `theta "
+              "info` marks it) [default: the newest].")
 
 
 def eval_bytes(
     ctx: typer.Context,
     target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
-    ckpt: str | None = typer.Option(
-        None, "--ckpt", help="Checkpoint file name inside the run, or 'best' (the lowest "
-        "acc_mean, as `theta info` marks it) [default: the newest]."
-    ),
+    ckpt: str | None = typer.Option(None, "--ckpt", help=_CKPT_HELP),
     data: Path | None = typer.Option(
         None, "--data", help="Val directory or epoch file [default: the run's quick_val_path]."
     ),
@@ -254,10 +253,7 @@ def export(
     ctx: typer.Context,
     target: str = typer.Argument(..., help=_TARGET_HELP, show_default=False),
     out: Path = typer.Option(..., "--out", help="Directory to write.", show_default=False),
-    ckpt: str | None = typer.Option(
-        None, "--ckpt", help="Checkpoint file name inside the run, or 'best' (the lowest "
-        "acc_mean, as `theta info` marks it) [default: the newest]."
-    ),
+    ckpt: str | None = typer.Option(None, "--ckpt", help=_CKPT_HELP),
     force: bool = typer.Option(False, "--force", help="Replace an existing export in --out."),
     best_steps: int | None = typer.Option(
         None, "--best-steps", help="Record the Euler steps `theta denoise` should run this model "

@@ -223,13 +223,12 @@ def pick(metric: str, rows: Sequence[MethodRow], stats: Stats | None = None
     return min(bases)[1], min(thetas)[1]
 
 
-def gain(metric: str, rows: Sequence[MethodRow], stats: Stats | None = None) -> Gain | None:
-    """The best theta row against the best compared baseline on ``metric`` (see ``pick``),
-    without an interval."""
-    got = pick(metric, rows, stats)
-    if got is None:
-        return None
-    b, t = rows[got[0]], rows[got[1]]
+def _gain_of(
+    metric: str, rows: Sequence[MethodRow], stats: Stats | None, pair: tuple[int, int]
+) -> Gain:
+    """The best theta row against the best compared baseline on ``metric``, ``pair`` being
+    what ``pick`` chose; the interval is filled in by ``_with_intervals``."""
+    b, t = rows[pair[0]], rows[pair[1]]
     bv, tv = _value(b, metric, stats), _value(t, metric, stats)
     assert bv is not None and tv is not None  # pick chose rows that have both
     return Gain(metric, t.label, tv, b.label, bv, gain_pct(bv, tv))
@@ -274,10 +273,10 @@ def _with_intervals(
             cache: dict[int, np.ndarray] = {}
             got = {}
             for j, k in enumerate(GAIN_METRICS):
-                g, pair = gain(k, rows, stats), pick(k, rows, stats)
-                if g is None or pair is None:
+                pair = pick(k, rows, stats)
+                if pair is None:
                     continue
-                bi, ti = pair
+                g, (bi, ti) = _gain_of(k, rows, stats, pair), pair
                 for i in (bi, ti):
                     if i not in cache:
                         cache[i] = resampler.quantiles(rows[i].errors, qs, mask)

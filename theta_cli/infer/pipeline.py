@@ -174,8 +174,8 @@ def denoise_points(
     results = _per_file(files, series, plans, moved)
     for res, p, idx in zip(results, originals, replaced, strict=True):
         if idx.size:  # a replaced fix moved from where the file had it, not from its stand-in
-            d = to_enu(res.out.lat[idx], res.out.lon[idx], p.lat[idx], p.lon[idx])
-            res.moved[idx] = np.hypot(d[:, 0], d[:, 1])
+            off = to_enu(res.out.lat[idx], res.out.lon[idx], p.lat[idx], p.lon[idx])
+            res.moved[idx] = np.hypot(off[:, 0], off[:, 1])
             res.outliers = len(idx)
     clock.lap("stitch")
     return results
