@@ -95,7 +95,7 @@ def test_cli_defaults_equal_engine_defaults() -> None:
                  "min_file_samples"):
         assert prep[name] == getattr(opts, name), name
     assert data_commands._parse_split(prep["split"]) == opts.split
-    assert str(prep["raw"]) == "dataset/raw" and str(prep["out"]) == "dataset"
+    assert [str(r) for r in prep["raw"]] == ["dataset/raw"] and str(prep["out"]) == "dataset"
     assert str(synth["out"]) == "dataset/raw"
 
 
@@ -234,3 +234,20 @@ def test_quick_val_zero_says_why(synth_raw: Path, theta_env: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "no quick_val.pt written: --quick-val 0" in result.stderr
     assert not (theta_env / "dataset" / "quick_val.pt").exists()
+
+
+def test_raw_repeated_prepares_both_and_a_second_missing_one_is_named(
+    synth_raw: Path, theta_env: Path
+) -> None:
+    more = invoke("data", "synth", "--out", "more", "--agents", "2", "--files", "1",
+                  "--points", "60", "--sampling", "filled", "--first-agent", "100")  # fmt: skip
+    assert more.exit_code == 0, more.stderr
+    _one_error_line(invoke("data", "prepare", "--raw", "raw", "--raw", "gone", "--k", "32"),
+                    "gone", "not found")  # fmt: skip
+    assert not (theta_env / "dataset").exists()
+    ok = invoke("data", "prepare", "--raw", "raw", "--raw", "more", "--k", "32")
+    assert ok.exit_code == 0, ok.stderr
+    manifest = json.loads((theta_env / "dataset" / "state" / "prepare.json").read_text())
+    assert {Path(p).parent.name for p in manifest["raw_files"]} == {"raw", "more"}
+    agents = [a for s in manifest["splits"].values() for a in s["agents"]]
+    assert sum(a.endswith(("_0100", "_0101")) for a in agents) == 2

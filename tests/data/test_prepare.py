@@ -335,3 +335,46 @@ def test_prepare_removes_build_dirs_of_killed_runs_not_live_ones(tmp_path: Path)
         held.release()
     assert not stale.exists() and live.exists()
     assert sorted(p.name for p in out.glob(".theta-*")) == [live.name]
+
+
+def test_several_raw_sources_prepare_as_one_dataset(tmp_path: Path) -> None:
+    base = {"points": 200, "seed": 3}
+    synthesize(SynthConfig(**base, agents=6, files=2), tmp_path / "one")
+    synthesize(SynthConfig(**base, agents=3, files=1), tmp_path / "a")
+    synthesize(SynthConfig(**base, agents=3, files=1, first_agent=3), tmp_path / "b")
+    prepare(tmp_path / "one", tmp_path / "o1", OPTS)
+    s2 = prepare([tmp_path / "a", tmp_path / "b"], tmp_path / "o2", OPTS)
+    assert [p.parent.name for p in s2.raw_files] == ["a", "b"]
+    for split in ("train", "val", "test"):
+        a, b = _load_split(tmp_path / "o1", split), _load_split(tmp_path / "o2", split)
+        assert all(torch.equal(a[k], b[k]) for k in epochfile.KEYS), split
+    # a file named twice (itself and through its directory) would double its agents' fixes
+    with pytest.raises(ThetaError, match="given twice"):
+        prepare([tmp_path / "a", tmp_path / "a" / "part-0000.parquet"], tmp_path / "o3", OPTS)
+    assert not (tmp_path / "o3").exists()
+    with pytest.raises(ThetaError, match="at least one"):
+        prepare([], tmp_path / "o4", OPTS)
+
+
+def test_several_sources_are_read_interleaved_so_every_epoch_file_mixes_them(
+    tmp_path: Path,
+) -> None:
+    from theta_cli.data.prepare import _list_files
+
+    synthesize(SynthConfig(points=64, seed=3, agents=4, files=4), tmp_path / "big")
+    synthesize(SynthConfig(points=64, seed=3, agents=2, files=2, first_agent=4), tmp_path / "s")
+    order = [f"{p.parent.name}/{p.stem[-1]}" for p in _list_files([tmp_path / "big",
+                                                                    tmp_path / "s"])]  # fmt: skip
+    # in proportion: the small source's two files land a quarter and three quarters in
+    assert order == ["big/0", "s/0", "big/1", "big/2", "s/1", "big/3"]
+    # and a prepared dataset's first and last train files both hold agents of each source
+    synthesize(SynthConfig(points=400, seed=3, agents=8, files=4), tmp_path / "r")
+    synthesize(SynthConfig(points=100, seed=3, agents=8, files=4, sampling="filled",
+                           first_agent=8), tmp_path / "f")  # fmt: skip
+    opts = PrepareOptions(k=K, overlap=OVERLAP, repeats=1, split=(1.0, 0.0, 0.0), quick_val=0,
+                          files_per_split=2, min_file_samples=8)  # fmt: skip
+    prepare([tmp_path / "r", tmp_path / "f"], tmp_path / "o", opts)
+    rows = _index(tmp_path / "o")
+    for name in {r["file"] for r in rows}:
+        agents = {int(r["agent"][-4:]) for r in rows if r["file"] == name}
+        assert min(agents) < 8 <= max(agents), (name, sorted(agents))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from _infer_helpers import MM, offsets_m, track
 
-from theta_cli.infer.resample import (
+from theta_cli.tracks.resample import (
     DIRECT,
     FILL,
     RESAMPLE,

@@ -19,9 +19,9 @@ from theta_cli.core.config import TrainConfig, validate_train
 from theta_cli.core.errors import ThetaError
 from theta_cli.core.layout import DatasetLayout, RunLayout
 from theta_cli.engine import plan
-from theta_cli.infer import resample
 from theta_cli.infer.pipeline import denoise_points
 from theta_cli.infer.runner import FlowRunner
+from theta_cli.tracks import resample
 
 
 def test_fix_interval_range_in_the_config() -> None:

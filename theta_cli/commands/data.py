@@ -78,7 +78,7 @@ def synth(
     out: Path = typer.Option(Path(D.RAW_DIR), "--out", help="Directory for the raw files."),
     format: str = typer.Option(D.FORMAT, "--format", help="parquet or csv."),
     agents: int = typer.Option(D.AGENTS, "--agents", help="Number of agents (trajectories)."),
-    points: int = typer.Option(D.POINTS, "--points", help="Fixes per agent (1 Hz)."),
+    points: int = typer.Option(D.POINTS, "--points", help="Fixes per agent (before any filling)."),
     files: int = typer.Option(D.FILES, "--files", help="Raw files (agents spread over them)."),
     seed: int = typer.Option(D.SEED, "--seed", help="Same seed, byte-identical files."),
     center_lat: float = typer.Option(D.CENTER_LAT, "--center-lat", help="Centre latitude, deg."),
@@ -94,7 +94,12 @@ def synth(
     ),
     sampling: str = typer.Option(
         "regular", "--sampling", help="regular: 1 Hz fixes (jitter, lost fixes); smart: a fix "
-        "every 1-8 s, like a Garmin on smart recording."
+        "every 1-8 s, like a Garmin on smart recording; filled: smart, each step filled to 1 s "
+        "as theta denoise fills it, clean rows on the true path (training data)."
+    ),
+    first_agent: int = typer.Option(
+        0, "--first-agent", help="Index of the first agent: a second set with another value "
+        "adds new agents (own names and noise) to prepare beside the first."
     ),
     white_sigma: float = _WHITE_SIGMA,
     drift_sigma: float = _DRIFT_SIGMA,
@@ -125,6 +130,7 @@ def synth(
         SynthConfig, "synth", agents=agents, points=points, files=files, seed=seed,
         format=format, center_lat=center_lat, center_lon=center_lon, radius=radius,
         jitter=jitter, missing_rate=missing_rate, motion=motion, sampling=sampling,
+        first_agent=first_agent,
     )
     with Progress(console=logs.console, transient=True, disable=_quiet()) as bar:
         task = bar.add_task("synth", total=cfg.agents)
@@ -235,7 +241,10 @@ def _parse_split(text: str) -> tuple[float, float, float]:
 
 @app.command()
 def prepare(
-    raw: Path = typer.Option(Path(D.RAW_DIR), "--raw", help="Raw file or directory."),
+    raw: list[Path] = typer.Option(
+        [Path(D.RAW_DIR)], "--raw", help="Raw file or directory; repeat it to prepare several "
+        "as one dataset (agent names must then be distinct across them)."
+    ),
     out: Path = typer.Option(Path(D.DATASET_DIR), "--out", help="Dataset root to write into."),
     k: int = typer.Option(D.K, "--k", help="Points per chunk (a multiple of 8)."),
     overlap: int = typer.Option(D.OVERLAP, "--overlap", help="Points shared by neighbour chunks."),

@@ -55,8 +55,9 @@ MODE_WEIGHTS = (0.3, 0.3, 0.4)
 MOTIONS = D.MOTIONS
 DEFAULT_MOTION = D.MOTION
 #: regular: a 1 Hz receiver (jitter, lost fixes); smart: Garmin-style "smart recording", a fix
-#: kept every 1-8 s (random whole steps, then the same jitter).
-SAMPLINGS = ("regular", "smart")
+#: kept every 1-8 s (random whole steps, then the same jitter). ``make_track`` draws "filled"
+#: exactly as "smart"; synth then fills the steps (see ``synth.filled_frame``).
+SAMPLINGS = ("regular", "smart", "filled")
 SMART_MAX_STEP = 8
 
 
@@ -66,6 +67,16 @@ class Track:
     times: np.ndarray  # seconds since the agent's start, increasing, jittered
     east: np.ndarray  # metres from the dataset centre
     north: np.ndarray
+    # The path itself, one point per whole second from the start: the truth between fixes.
+    path_e: np.ndarray | None = None
+    path_n: np.ndarray | None = None
+
+    def at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """East and north of the path at times ``t`` (seconds since the start)."""
+        if self.path_e is None or self.path_n is None:
+            raise ValueError("this track carries no path")
+        grid_t = np.arange(len(self.path_e), dtype=np.float64)
+        return np.interp(t, grid_t, self.path_e), np.interp(t, grid_t, self.path_n)
 
 
 def ou(n: int, sigma: float, tau: float, rng: np.random.Generator) -> np.ndarray:
@@ -124,7 +135,7 @@ def make_track(
     # Enough 1 Hz seconds that n_fixes survive the dropped fixes (5 % + 64 s of margin); smart
     # recording keeps at least one fix in SMART_MAX_STEP seconds.
     seconds = int(n_fixes / (1.0 - missing_rate) * 1.05) + 64
-    if sampling == "smart":
+    if sampling != "regular":
         seconds = n_fixes * SMART_MAX_STEP + 64
     target, rate = _legs(mode, seconds, rng)
     if motion == "curvy":
@@ -149,7 +160,7 @@ def make_track(
     grid_n = r0 * np.cos(a0) + np.concatenate([[0.0], np.cumsum(step_n)])
     grid_t = np.arange(seconds + 1, dtype=np.float64)
     # 1 Hz receiver: each fix is a little late or early, and some fixes never arrive.
-    if sampling == "smart":
+    if sampling != "regular":
         at = np.cumsum(rng.integers(1, SMART_MAX_STEP + 1, size=n_fixes)) - 1
         keep = np.zeros(seconds + 1, dtype=bool)
         keep[at[at <= seconds]] = True
@@ -162,4 +173,6 @@ def make_track(
         times=t,
         east=np.interp(t, grid_t, grid_e),
         north=np.interp(t, grid_t, grid_n),
+        path_e=grid_e,
+        path_n=grid_n,
     )

@@ -24,7 +24,7 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,15 +157,17 @@ def _index_csv(rows: list[tuple]) -> str:
     return buf.getvalue()
 
 
-def _check_paths(raw: Path, out: Path, force: bool) -> None:
+def _check_paths(raws: list[Path], out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ThetaError(f"{out}: --out exists and is not a directory")
     staging.recover(out)  # a swap a killed prepare left half done: finish or undo it first
-    raw_abs, out_abs = raw.resolve(), out.resolve()
-    for name in DATASET_OUTPUTS:
-        inside = out_abs / name
-        if raw_abs == inside or inside in raw_abs.parents:
-            raise ThetaError(f"{raw}: --raw lies inside {inside}, which prepare replaces")
+    out_abs = out.resolve()
+    for raw in raws:
+        raw_abs = raw.resolve()
+        for name in DATASET_OUTPUTS:
+            inside = out_abs / name
+            if raw_abs == inside or inside in raw_abs.parents:
+                raise ThetaError(f"{raw}: --raw lies inside {inside}, which prepare replaces")
     if is_prepared(out) and not force:
         raise ThetaError(
             f"{out}: already holds a prepared dataset (processed/, state/ or quick_val.pt); "
@@ -173,25 +175,55 @@ def _check_paths(raw: Path, out: Path, force: bool) -> None:
         )
 
 
+def raw_sources(raw: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One --raw or several, as paths; each file once (a file named twice, directly or through
+    its directory, would be read twice and its agents' fixes doubled)."""
+    raws = [Path(raw)] if isinstance(raw, (str, Path)) else [Path(r) for r in raw]
+    if not raws:
+        raise ThetaError("--raw: give at least one raw file or directory")
+    return raws
+
+
+def _list_files(raws: list[Path]) -> list[Path]:
+    """The raw files of every source, interleaved in proportion: source by source, file k of a
+    source with n files is read at position (k + 1/2) / n. A split's epoch files are filled in
+    reading order and an epoch reads one of them, so reading the sources one after another
+    would train whole epochs on one source (measured: every fourth epoch on the filled smart
+    agents alone, its loss twice the others')."""
+    keyed: list[tuple[float, int, Path]] = []
+    seen: dict[Path, Path] = {}
+    for j, raw in enumerate(raws):
+        # A killed synth/pairs may have left its swap half done: read the old or the new set.
+        staging.recover(raw if raw.is_dir() else raw.parent)
+        files = list_raw_files(raw)
+        for k, f in enumerate(files):
+            key = f.resolve()
+            if key in seen:
+                raise ThetaError(f"{f}: given twice (also as {seen[key]}); name each raw once")
+            seen[key] = f
+            keyed.append(((k + 0.5) / len(files), j, f))
+    return [f for _, _, f in sorted(keyed, key=lambda x: x[:2])]
+
+
 def prepare(
-    raw: str | Path,
+    raw: str | Path | Sequence[str | Path],
     out: str | Path,
     opts: PrepareOptions | None = None,
     force: bool = False,
     progress: ProgressFn | None = None,
 ) -> PrepareSummary:
     """Build ``out/processed/{train,val,test}``, ``out/state/huber_delta.json`` and
-    ``out/quick_val.pt`` from the raw files in ``raw``. Returns what was built."""
+    ``out/quick_val.pt`` from the raw files in ``raw`` (one file or directory, or several).
+    Returns what was built."""
     opts = opts or PrepareOptions()
     opts.validate()
-    raw_p, out_p = Path(raw), Path(out)
-    # A killed synth/pairs may have left its swap half done: read the old or the new set whole.
-    staging.recover(raw_p if raw_p.is_dir() else raw_p.parent)
-    files = list_raw_files(raw_p)
-    _check_paths(raw_p, out_p, force)
+    raws, out_p = raw_sources(raw), Path(out)
+    files = _list_files(raws)
+    _check_paths(raws, out_p, force)
+    label = ", ".join(str(r) for r in raws)
     summary = PrepareSummary(out=out_p, raw_files=files, options=opts)
     scan = _scan(files, summary, progress)
-    assign, planned = _plan_splits(raw_p, scan, opts, summary)
+    assign, planned = _plan_splits(label, scan, opts, summary)
 
     with staging.build_dir(out_p) as build:
         staged = DatasetLayout(build)
@@ -214,12 +246,12 @@ def prepare(
 
 
 def _plan_splits(
-    raw_p: Path, scan: _Scan, opts: PrepareOptions, summary: PrepareSummary
+    label: str, scan: _Scan, opts: PrepareOptions, summary: PrepareSummary
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Assign each agent with at least K fixes to a split; the chunks each split will get."""
     if not scan.rows:
         raise ThetaError(
-            f"{raw_p}: no usable rows: all {summary.fixes:,} rows lack a finite coordinate, "
+            f"{label}: no usable rows: all {summary.fixes:,} rows lack a finite coordinate, "
             "a finite timestamp or an agent"
         )
     k, overlap = opts.k, opts.overlap
@@ -227,7 +259,7 @@ def _plan_splits(
     summary.skipped_agents = sorted(a for a, n in scan.rows.items() if n < k)
     if not eligible:
         raise ThetaError(
-            f"{raw_p}: no agent has K={k} fixes (longest has {max(scan.rows.values())}); "
+            f"{label}: no agent has K={k} fixes (longest has {max(scan.rows.values())}); "
             "use a smaller --k"
         )
     assign = split_agents(eligible, opts.split, opts.seed)

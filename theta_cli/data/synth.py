@@ -49,9 +49,14 @@ class SynthConfig(BaseModel):
         D.MOTION, description="curvy: smooth random curvature and speed wander within legs; "
         "legs: the older near-straight legs at constant speed"
     )
-    sampling: Literal["regular", "smart"] = Field(
+    sampling: Literal["regular", "smart", "filled"] = Field(
         "regular", description="regular: 1 Hz with jitter and lost fixes; smart: a fix every "
-        "1-8 s (Garmin smart recording; --missing-rate does not apply)"
+        "1-8 s (Garmin smart recording; --missing-rate does not apply); filled: smart, with "
+        "each step filled to 1 s as theta denoise fills it (training data for uneven sampling)"
+    )
+    first_agent: int = Field(
+        0, ge=0, description="index of the first agent: agents first_agent.. are drawn, so a "
+        "second synth set with another first_agent adds new agents (names do not collide)"
     )
 
     @field_validator("files")
@@ -90,23 +95,43 @@ def agent_draws(
 def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, dict]:
     """Rows of agent ``index``: its mode and the six raw columns as numpy arrays."""
     track, draw, rng = agent_draws(cfg, noise, index)
-    n = len(track.times)
     noisy = draw.total
     start = BASE_EPOCH + float(rng.integers(0, 86_400))
+    times = track.times
     lat, lon = from_enu(track.east, track.north, cfg.center_lat, cfg.center_lon)
     lat_n, lon_n = from_enu(
         track.east + noisy[:, 0], track.north + noisy[:, 1], cfg.center_lat, cfg.center_lon
     )
+    if cfg.sampling == "filled":
+        times, lat, lon, lat_n, lon_n = filled_rows(cfg, track, lat_n, lon_n)
+    n = len(times)
     name = f"{track.mode}_{index:04d}"
     cols = {
         "agent": np.full(n, name, dtype=object),
-        "timestamp": start + track.times,
+        "timestamp": start + times,
         "longitude": lon,
         "latitude": lat,
         "longitude_n": lon_n,
         "latitude_n": lat_n,
     }
     return track.mode, cols
+
+
+def filled_rows(
+    cfg: SynthConfig, track: Track, lat_n: np.ndarray, lon_n: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """A smart-recorded agent as ``theta denoise`` hands it to a 1 s model: every step of n
+    seconds gets n - 1 noisy points interpolated into it (``resample.fill_grid``, the very code
+    denoise runs), and each row's clean position is the true path at that row's time, so the
+    model learns what the straight lines between uneven fixes hide (a curve, a stop)."""
+    from theta_cli.tracks.resample import fill_grid
+
+    bounds = np.array([0, len(track.times)], dtype=np.int64)
+    grid = fill_grid(lat_n, lon_n, track.times, bounds, 1.0)
+    times = grid.key + track.times[0]  # one segment: its keys are its times from the start
+    east, north = track.at(times)
+    lat, lon = from_enu(east, north, cfg.center_lat, cfg.center_lon)
+    return times, lat, lon, grid.lat, grid.lon
 
 
 def write_table(path: Path, cols: dict[str, np.ndarray], fmt: str) -> None:
@@ -153,7 +178,7 @@ def synthesize(
     with staging.build_dir(dest) as build:
         for f in range(cfg.files):
             parts = []
-            for i in range(bounds[f], bounds[f + 1]):
+            for i in range(cfg.first_agent + bounds[f], cfg.first_agent + bounds[f + 1]):
                 mode, cols = agent_frame(cfg, noise, i)
                 summary.modes[mode] = summary.modes.get(mode, 0) + 1
                 parts.append(cols)
@@ -167,7 +192,9 @@ def synthesize(
         atomic.write_json(build / NOISE_FILE, noise.model_dump())
         written = [p.name for p in summary.files]  # what a later --force may replace
         # "sampling" is recorded only when not the default: regular datasets stay byte-identical.
-        record = cfg.model_dump(exclude={"sampling"} if cfg.sampling == "regular" else None)
+        # So is "first_agent" when 0.
+        skip = {"sampling"} if cfg.sampling == "regular" else set()
+        record = cfg.model_dump(exclude=skip | ({"first_agent"} if not cfg.first_agent else set()))
         atomic.write_json(build / SYNTH_FILE, record | {"written_files": written})
         # theta's old raw files go too (with --force), so no stale part is left beside new
         # ones, and a pairs.json that would describe them; tables it did not write stay.

@@ -4,7 +4,7 @@
     pre-pass   gross outliers replaced by adaptive RTS's position     (prepass.py)
     rate       segments at the model's fix interval are used as they are; steps of whole
                intervals get points filled in; others are interpolated onto a grid at that
-               interval                                               (resample.py)
+               interval                                               (tracks/resample.py)
     chunks     every series cut into K-point chunks, ENU about each chunk's first point
                                                                       (chunks.py, tracks/enu.py)
     flow       Euler steps of the model, batched across files         (runner.py)
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from theta_cli.core.errors import ThetaError
-from theta_cli.infer import chunks, prepass, resample
+from theta_cli.infer import chunks, prepass
 from theta_cli.infer.request import DenoiseSettings
 from theta_cli.infer.runner import FlowRunner, Progress
 from theta_cli.infer.segments import SegmentPlan, plan_segments
-from theta_cli.tracks import enu
+from theta_cli.tracks import enu, resample
 from theta_cli.tracks.enu import to_enu
 from theta_cli.tracks.points import Denoised, Points
 
