@@ -176,8 +176,7 @@ def _check_paths(raws: list[Path], out: Path, force: bool) -> None:
 
 
 def raw_sources(raw: str | Path | Sequence[str | Path]) -> list[Path]:
-    """One --raw or several, as paths; each file once (a file named twice, directly or through
-    its directory, would be read twice and its agents' fixes doubled)."""
+    """One --raw or several, as paths (at least one)."""
     raws = [Path(raw)] if isinstance(raw, (str, Path)) else [Path(r) for r in raw]
     if not raws:
         raise ThetaError("--raw: give at least one raw file or directory")
@@ -189,7 +188,8 @@ def _list_files(raws: list[Path]) -> list[Path]:
     source with n files is read at position (k + 1/2) / n. A split's epoch files are filled in
     reading order and an epoch reads one of them, so reading the sources one after another
     would train whole epochs on one source (measured: every fourth epoch on the filled smart
-    agents alone, its loss twice the others')."""
+    agents alone, its loss twice the others'). Each file once: one named twice, directly or
+    through its directory, would be read twice and its agents' fixes doubled."""
     keyed: list[tuple[float, int, Path]] = []
     seen: dict[Path, Path] = {}
     for j, raw in enumerate(raws):

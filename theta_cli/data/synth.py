@@ -28,6 +28,8 @@ from theta_cli.tracks.enu import from_enu
 
 #: 2026-01-01T00:00:00Z: agents start within the following day (Unix seconds).
 BASE_EPOCH = 1_767_225_600.0
+#: SynthConfig fields that synth.json records only when they are not at their default.
+LATER_FIELDS = ("sampling", "first_agent")
 
 
 class SynthConfig(BaseModel):
@@ -97,13 +99,14 @@ def agent_frame(cfg: SynthConfig, noise: NoiseModel, index: int) -> tuple[str, d
     track, draw, rng = agent_draws(cfg, noise, index)
     noisy = draw.total
     start = BASE_EPOCH + float(rng.integers(0, 86_400))
-    times = track.times
-    lat, lon = from_enu(track.east, track.north, cfg.center_lat, cfg.center_lon)
     lat_n, lon_n = from_enu(
         track.east + noisy[:, 0], track.north + noisy[:, 1], cfg.center_lat, cfg.center_lon
     )
     if cfg.sampling == "filled":
         times, lat, lon, lat_n, lon_n = filled_rows(cfg, track, lat_n, lon_n)
+    else:
+        times = track.times
+        lat, lon = from_enu(track.east, track.north, cfg.center_lat, cfg.center_lon)
     n = len(times)
     name = f"{track.mode}_{index:04d}"
     cols = {
@@ -191,10 +194,10 @@ def synthesize(
             summary.fixes += len(cols["agent"])
         atomic.write_json(build / NOISE_FILE, noise.model_dump())
         written = [p.name for p in summary.files]  # what a later --force may replace
-        # "sampling" is recorded only when not the default: regular datasets stay byte-identical.
-        # So is "first_agent" when 0.
-        skip = {"sampling"} if cfg.sampling == "regular" else set()
-        record = cfg.model_dump(exclude=skip | ({"first_agent"} if not cfg.first_agent else set()))
+        # Fields added after the first release are recorded only when not at their default, so
+        # datasets that do not use them stay byte-identical.
+        skip = {f for f in LATER_FIELDS if getattr(cfg, f) == SynthConfig.model_fields[f].default}
+        record = cfg.model_dump(exclude=skip)
         atomic.write_json(build / SYNTH_FILE, record | {"written_files": written})
         # theta's old raw files go too (with --force), so no stale part is left beside new
         # ones, and a pairs.json that would describe them; tables it did not write stay.
